@@ -1,0 +1,1 @@
+"""Handwritten digit recognition: MNIST preparation, training and the web service."""
