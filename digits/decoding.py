@@ -1,0 +1,119 @@
+"""Bytes of any image Pillow reads in, one grayscale float array out, safely.
+
+Safety first: the pixel count is checked from the header before anything is decoded, JPEGs are decoded
+at a reduced scale where that suffices, and every failure leaves as one of our own exceptions.
+"""
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from digits import exceptions
+
+DEFAULT_MAX_PIXELS = 25_000_000  # 25 megapixels: a phone photo; a decompression bomb is far beyond it.
+WORKING_SIDE = 512  # Larger images are shrunk to this before the search for ink: enough for a pen stroke.
+
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_INTEGER_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def decode_grayscale(data, max_pixels=DEFAULT_MAX_PIXELS, working_side=WORKING_SIDE):
+    """Decode image bytes to a float32 (H, W) array of luminance in 0..1, transparency flattened."""
+    if not data:
+        raise exceptions.EmptyUpload("The file is empty.")
+    image = _open(data, max_pixels)
+    try:
+        if image.format == "JPEG":
+            # Decode at 1/2, 1/4 or 1/8 scale when that still leaves working_side pixels: much less work.
+            image.draft("L" if image.mode in {"L", "RGB"} else image.mode, (working_side, working_side))
+        _refuse_too_many_pixels(image.size, max_pixels)
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+        return _to_luminance(image, working_side)
+    except exceptions.DigitInputError:
+        raise
+    except MemoryError as error:
+        raise exceptions.ImageTooLarge("The image is too large to decode.") from error
+    except Exception as error:  # Pillow reports damaged data through many exception types.
+        raise exceptions.CorruptImage(f"The {image.format} image could not be decoded: {error}") from error
+
+
+def _open(data, max_pixels):
+    """Read the header only; unknown formats and bombs are refused here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+            raise exceptions.ImageTooLarge(f"The image has too many pixels (at most {max_pixels:,}).") from error
+        except UnidentifiedImageError as error:
+            raise exceptions.NotAnImage("The file is not an image in a format we read (PNG, JPEG, GIF, BMP, WebP, TIFF).") from error
+        except Exception as error:
+            raise exceptions.CorruptImage(f"The image header could not be read: {error}") from error
+    _refuse_too_many_pixels(image.size, max_pixels)
+    return image
+
+
+def _refuse_too_many_pixels(size, max_pixels):
+    """Refuse by header dimensions, so a decompression bomb is never decoded."""
+    width, height = size
+    if width < 1 or height < 1:
+        raise exceptions.CorruptImage("The image has no pixels.")
+    if width * height > max_pixels:
+        raise exceptions.ImageTooLarge(
+            f"The image is {width}x{height} pixels; at most {max_pixels:,} pixels are accepted."
+        )
+
+
+def _to_luminance(image, working_side):
+    """Convert any mode to luminance, shrinking first so the float work is on a small array."""
+    if image.mode in _INTEGER_MODES or image.mode == "F":
+        return _shrink_array(_wide_range_to_unit(image), working_side)
+    has_alpha = image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
+    image = image.convert("RGBA" if has_alpha else "L")
+    image = _shrink(image, working_side)
+    if not has_alpha:
+        return np.asarray(image, dtype=np.float32) / 255.0
+    luminance = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+    return _flatten_alpha(luminance, alpha)
+
+
+def _flatten_alpha(luminance, alpha):
+    """Lay transparent pixels on the background that contrasts with the visible strokes.
+
+    A transparent PNG with black strokes has black (often invisible) pixels everywhere; laid on black it
+    would show nothing, so the background is chosen opposite to what the opaque pixels look like.
+    """
+    if alpha.min() >= 1.0:
+        return luminance
+    visible = alpha > 0.5
+    strokes_are_dark = visible.any() and float(luminance[visible].mean()) < 0.5
+    background = 1.0 if strokes_are_dark else 0.0
+    return luminance * alpha + background * (1.0 - alpha)
+
+
+def _wide_range_to_unit(image):
+    """16-bit, 32-bit and float images to 0..1, by the range their values actually use."""
+    values = np.asarray(image, dtype=np.float32)
+    if image.mode == "F":
+        low, high = float(values.min()), float(values.max())
+        return (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return values / (65535.0 if values.max() > 255 else 255.0)
+
+
+def _shrink(image, working_side):
+    """Shrink so the longer side is at most working_side, averaging pixels (keeps thin strokes as gray)."""
+    if max(image.size) <= working_side:
+        return image
+    scale = working_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+
+
+def _shrink_array(values, working_side):
+    """The same shrink for float arrays (Pillow's 'F' mode)."""
+    image = _shrink(Image.fromarray(values.astype(np.float32)), working_side)
+    return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)

@@ -1,0 +1,180 @@
+"""Make any digit image look the way MNIST's digits were made, so the model sees what it was trained on.
+
+MNIST's recipe: white ink on black, cropped to the ink, fitted into a 20x20 box keeping the aspect ratio
+with anti-aliasing, then placed in 28x28 with its centre of mass at the centre. Training and serving both
+use the constants below, and an MNIST digit passed through `normalize_digit` comes out nearly unchanged.
+"""
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digits import decoding, exceptions
+
+IMAGE_SIDE = 28  # The model's input is 28x28 ...
+DIGIT_BOX = 20  # ... the digit fitted into a 20x20 box ...
+CENTER = 14.0  # ... centre of mass at pixel (14, 14): measured on MNIST's training set, 13.99 and 14.00.
+PIXEL_MAX = 255.0  # MNIST's uint8 pixels divided by this give the model's 0..1 (ink 1, background 0).
+
+INK_THRESHOLD = 0.35  # After contrast stretching, ink is near 1; a pixel above this belongs to a stroke.
+MIN_CONTRAST = 0.08  # Weaker than this above the background is paper texture or noise, not ink.
+NOISE_SIGMAS = 3.0  # Background noise up to this many standard deviations is set to black.
+SPECK_FRACTION = 0.02  # Blobs under 2% of the digit's largest stroke are specks.
+NEAR_FRACTION = 0.6  # Parts of a digit lie within 60% of its size from the rest of it.
+EDGE_MARGIN = 0.03  # The border ring (3% of the side) that says what the background looks like.
+
+
+def scale_pixels(images):
+    """MNIST uint8 pixels to the model's float32 0..1 scale."""
+    return np.asarray(images, dtype=np.float32) / PIXEL_MAX
+
+
+def prepare_upload(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
+    """Image bytes in, the 28x28 float32 digit the model reads out (or one of our exceptions)."""
+    return normalize_digit(decoding.decode_grayscale(data, max_pixels=max_pixels))
+
+
+def normalize_digit(gray):
+    """Any grayscale image (H, W) in 0..1 to a 28x28 MNIST-style digit, ink 1 on background 0."""
+    gray = np.asarray(gray, dtype=np.float32)
+    ink = flatten_background(ink_positive(gray))
+    mask = digit_mask(ink)
+    return fit_and_center(ink, mask)
+
+
+def ink_positive(gray):
+    """Return the image with ink bright: the background is what the border shows, the ink the far tail."""
+    ring = max(1, round(EDGE_MARGIN * min(gray.shape)))
+    border = np.concatenate(
+        [gray[:ring].ravel(), gray[-ring:].ravel(), gray[:, :ring].ravel(), gray[:, -ring:].ravel()]
+    )
+    background = float(np.median(border))
+    smooth = _block_mean(gray)  # One noisy pixel must not decide the polarity.
+    if background - float(smooth.min()) > float(smooth.max()) - background:
+        return 1.0 - gray
+    return gray
+
+
+def flatten_background(ink):
+    """Subtract a smooth background (uneven lighting, tinted paper), drop noise, stretch ink to 1."""
+    background, noise = _fit_background(ink)
+    residual = ink - background - NOISE_SIGMAS * noise
+    peak = float(ndimage.uniform_filter(residual, size=3).max()) if min(ink.shape) >= 3 else float(residual.max())
+    if peak < MIN_CONTRAST:
+        raise exceptions.NoDigitFound("No digit found: the image is blank or has too little contrast.")
+    strong = residual[residual >= 0.5 * peak]
+    return np.clip(residual / float(np.median(strong)), 0.0, 1.0)
+
+
+def _fit_background(ink):
+    """Fit a quadratic surface to the background pixels; return it and the noise around it."""
+    height, width = ink.shape
+    step = max(1, int(np.sqrt(height * width / 4096)))  # About 4,096 samples whatever the size.
+    samples = ink[::step, ::step]
+    rows, cols = np.mgrid[0 : height : step, 0 : width : step]
+    y = rows.ravel() / max(1, height - 1) * 2 - 1
+    x = cols.ravel() / max(1, width - 1) * 2 - 1
+    design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+    values = samples.ravel().astype(np.float64)
+    chosen = values <= np.median(values)  # Ink is a minority of pixels; start from the darker half.
+    noise = 0.0
+    for _ in range(3):
+        coefficients = np.linalg.lstsq(design[chosen], values[chosen], rcond=None)[0]
+        residual = values - design @ coefficients
+        noise = 1.4826 * float(np.median(np.abs(residual[chosen])))
+        chosen = residual <= max(3.0 * noise, 1e-3)
+    yy = (np.arange(height, dtype=np.float32) / max(1, height - 1) * 2 - 1)[:, None]
+    xx = (np.arange(width, dtype=np.float32) / max(1, width - 1) * 2 - 1)[None, :]
+    c = coefficients.astype(np.float32)
+    surface = c[0] + c[1] * xx + c[2] * yy + c[3] * xx * xx + c[4] * xx * yy + c[5] * yy * yy
+    return surface, noise
+
+
+def digit_mask(ink):
+    """The strokes of the digit: strong pixels, minus specks, far-away blobs and lines along the edges."""
+    labels, count = ndimage.label(ink > INK_THRESHOLD, structure=np.ones((3, 3)))
+    if count == 0:
+        raise exceptions.NoDigitFound("No digit found in the image.")
+    areas = np.bincount(labels.ravel())[1:]
+    boxes = ndimage.find_objects(labels)
+    candidates = [i for i in range(count) if not _is_edge_line(boxes[i], areas[i], ink.shape)]
+    candidates = sorted(candidates or range(count), key=lambda i: -areas[i])
+    largest = candidates[0]
+    kept, box = {largest}, _box(boxes[largest])
+    grew = True
+    while grew:
+        grew = False
+        for i in candidates:
+            if i in kept or areas[i] < SPECK_FRACTION * areas[largest]:
+                continue
+            if _gap(box, _box(boxes[i])) <= NEAR_FRACTION * max(box[2] - box[0], box[3] - box[1]):
+                kept.add(i)
+                box = _union(box, _box(boxes[i]))
+                grew = True
+    return np.isin(labels, np.fromiter(kept, dtype=np.int64) + 1)
+
+
+def _is_edge_line(box, area, shape):
+    """A ruled line or frame touching the image's edge, not a stroke of the digit."""
+    rows, cols = box
+    height, width = rows.stop - rows.start, cols.stop - cols.start
+    touches = rows.start == 0 or cols.start == 0 or rows.stop == shape[0] or cols.stop == shape[1]
+    if not touches:
+        return False
+    horizontal = width >= 0.5 * shape[1] and width >= 6 * height
+    vertical = height >= 0.95 * shape[0] and height >= 10 * width
+    frame = height >= 0.8 * shape[0] and width >= 0.8 * shape[1] and area < 0.2 * height * width
+    return horizontal or vertical or frame
+
+
+def _box(slices):
+    """(top, left, bottom, right) of a find_objects slice pair."""
+    return slices[0].start, slices[1].start, slices[0].stop, slices[1].stop
+
+
+def _union(a, b):
+    """The bounding box around two boxes."""
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _gap(a, b):
+    """How far apart two boxes are (0 when they overlap)."""
+    return max(0, max(a[0], b[0]) - min(a[2], b[2]), max(a[1], b[1]) - min(a[3], b[3]))
+
+
+def fit_and_center(ink, mask):
+    """Crop to the digit, fit it into the 20x20 box keeping its aspect ratio, centre its mass in 28x28."""
+    # Grow the mask a little so the soft, anti-aliased edges of the strokes come along.
+    digit = ink * ndimage.binary_dilation(mask, iterations=2)
+    rows = np.flatnonzero(digit.any(axis=1))
+    cols = np.flatnonzero(digit.any(axis=0))
+    crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    scale = DIGIT_BOX / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    # Pillow's resampling widens its filter when shrinking, which is the anti-aliasing MNIST used.
+    fitted = np.clip(np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR)), 0.0, 1.0)
+    if fitted.sum() <= 0:
+        raise exceptions.NoDigitFound("No digit found: the ink vanished when scaled to 20x20.")
+    center_row, center_col = ndimage.center_of_mass(fitted)
+    return _place(fitted, round(CENTER - center_row), round(CENTER - center_col))
+
+
+def _place(patch, top, left):
+    """Paste patch into a black 28x28 image at (top, left), clipping whatever falls outside."""
+    canvas = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    source_top, source_left = max(0, -top), max(0, -left)
+    target_top, target_left = max(0, top), max(0, left)
+    height = min(patch.shape[0] - source_top, IMAGE_SIDE - target_top)
+    width = min(patch.shape[1] - source_left, IMAGE_SIDE - target_left)
+    canvas[target_top : target_top + height, target_left : target_left + width] = patch[
+        source_top : source_top + height, source_left : source_left + width
+    ]
+    return canvas
+
+
+def _block_mean(gray):
+    """Average 2x2 blocks (used for robust statistics); tiny images are returned as they are."""
+    height, width = (gray.shape[0] // 2) * 2, (gray.shape[1] // 2) * 2
+    if height == 0 or width == 0:
+        return gray
+    return gray[:height, :width].reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
