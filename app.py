@@ -1,0 +1,36 @@
+"""Start the digit-recognition service for development: `python3 app.py [--host H] [--port P] [--model F]`.
+
+For production use gunicorn with gunicorn.conf.py (see the README).
+"""
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv=None):
+    """Host, port and model from flags, falling back to MNIST_HOST, MNIST_PORT, MNIST_MODEL_PATH."""
+    parser = argparse.ArgumentParser(description="Serve handwritten-digit recognition over HTTP.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--host", default=os.environ.get("MNIST_HOST", "127.0.0.1"), help="address to listen on")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MNIST_PORT", "5000")), help="port")
+    parser.add_argument("--model", default=os.environ.get("MNIST_MODEL_PATH"),
+                        help="Keras .h5 model file (default: mnist-neural.h5 beside app.py)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Build the app (loading the model) and serve it with Flask's threaded server."""
+    args = parse_args(argv)
+    from digits import classifier, service
+
+    try:
+        app = service.create_app({"MODEL_PATH": args.model} if args.model else None)
+    except classifier.ModelLoadError as error:
+        sys.exit(f"error: cannot start: {error}")
+    # Debug mode stays off: it would run a code-executing debugger on errors.
+    app.run(host=args.host, port=args.port, debug=False, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

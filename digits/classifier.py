@@ -1,0 +1,95 @@
+"""The Keras model as a resource of the app: loaded once, checked, compiled, warmed up, thread-safe."""
+
+import datetime
+import pathlib
+import threading
+
+import numpy as np
+
+from digits import preparation
+
+EXTENSION_KEY = "digits.classifier"
+
+
+class ModelLoadError(Exception):
+    """The model file is missing, unreadable, or not a 28x28-image-to-10-digits classifier."""
+
+
+class Classifier:
+    """Probabilities of the ten digits for batches of prepared 28x28 images."""
+
+    def __init__(self, model_path):
+        """Load and check the model at model_path, and compile its forward pass."""
+        self.path = pathlib.Path(model_path).resolve()
+        if not self.path.is_file():
+            raise ModelLoadError(f"model file not found: {self.path}")
+        import keras  # Late: TensorFlow takes seconds to import, and only the classifier needs it.
+        import tensorflow as tf
+
+        from digits import training
+
+        try:
+            model = keras.saving.load_model(self.path, compile=False)
+            self.metadata = training.read_metadata(self.path)
+        except Exception as error:  # h5py, Keras and TensorFlow each fail their own way on a bad file.
+            raise ModelLoadError(f"could not read the model file {self.path}: {error}") from error
+        self._input_shape = _check_shapes(model, self.path)
+        self.name = model.name
+        self.parameters = int(model.count_params())
+        # A traced graph, not model.predict(): predict() rebuilds a data pipeline per call (tens of ms).
+        self._forward = tf.function(
+            lambda images: model(images, training=False),
+            input_signature=[tf.TensorSpec((None, *self._input_shape), tf.float32)],
+            reduce_retracing=True,
+        )
+        # One call at a time: TensorFlow's graphs are thread-safe in practice, the lock makes it certain
+        # under a threaded server at no cost to a single-threaded worker.
+        self._lock = threading.Lock()
+        self.loaded_at = datetime.datetime.now(datetime.timezone.utc)
+        self.ready = False
+
+    def warm_up(self):
+        """Run one batch through so tracing happens now, not in the first request."""
+        self.predict(np.zeros((1, preparation.IMAGE_SIDE, preparation.IMAGE_SIDE), dtype=np.float32))
+        self.ready = True
+
+    def predict(self, digits):
+        """Probabilities (N, 10) for prepared digits (N, 28, 28) in 0..1."""
+        batch = np.asarray(digits, dtype=np.float32).reshape((-1, *self._input_shape))
+        with self._lock:
+            probabilities = self._forward(batch)
+        return np.asarray(probabilities, dtype=np.float64)
+
+    def describe(self):
+        """What /health and /model tell about the model."""
+        return {
+            "name": self.name,
+            "file": self.path.name,
+            "parameters": self.parameters,
+            "loaded_at": self.loaded_at.isoformat(timespec="seconds"),
+        }
+
+
+def _check_shapes(model, path):
+    """Accept a model reading 28x28 pixels (as (28, 28, 1), (28, 28) or 784) and giving 10 outputs."""
+    input_shape = tuple(model.input_shape[1:])
+    pixels = preparation.IMAGE_SIDE * preparation.IMAGE_SIDE
+    if int(np.prod([d or 0 for d in input_shape])) != pixels or tuple(model.output_shape[1:]) != (10,):
+        raise ModelLoadError(
+            f"the model in {path} maps {model.input_shape} to {model.output_shape}; "
+            f"a model from {pixels} pixels (28x28) to 10 digits is needed"
+        )
+    return input_shape
+
+
+def init_app(app):
+    """Load the model named by MODEL_PATH onto the app, warmed up unless WARM_UP is false."""
+    classifier = Classifier(app.config["MODEL_PATH"])
+    if app.config["WARM_UP"]:
+        classifier.warm_up()
+    app.extensions[EXTENSION_KEY] = classifier
+
+
+def get(app):
+    """The app's classifier."""
+    return app.extensions[EXTENSION_KEY]

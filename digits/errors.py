@@ -1,0 +1,65 @@
+"""Every error leaves as JSON of one shape: {"error": code, "message": text, "status": number}."""
+
+import logging
+
+import flask
+from werkzeug import exceptions as http
+
+from digits.exceptions import DigitInputError
+
+log = logging.getLogger(__name__)
+
+
+class TooManyFiles(http.RequestEntityTooLarge):
+    """More `file` fields in one request than MAX_FILES."""
+
+    code = 413
+
+
+class MissingFile(http.BadRequest):
+    """The request carries no multipart field named `file`."""
+
+
+def error_response(status, code, message, headers=None):
+    """The JSON body and status every error shares."""
+    response = flask.jsonify(error=code, message=message, status=status)
+    response.status_code = status
+    if headers:
+        response.headers.extend(headers)
+    return response
+
+
+def _http_error(error):
+    """Werkzeug's HTTP errors (404, 405, 413 from MAX_CONTENT_LENGTH, ...) as JSON."""
+    code = _snake_case(error.name)
+    if isinstance(error, TooManyFiles):
+        code = "too_many_files"
+    elif isinstance(error, MissingFile):
+        code = "missing_file"
+    elif isinstance(error, http.RequestEntityTooLarge):
+        code = "file_too_large"
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    return error_response(error.code, code, error.description, headers)
+
+
+def _input_error(error):
+    """Our own refusals of an upload (not an image, no digit, too many pixels...)."""
+    return error_response(error.status, error.code, str(error))
+
+
+def _unexpected_error(error):
+    """A bug of ours: logged with its traceback, answered as JSON, never as an HTML page."""
+    log.exception("unhandled error in %s %s", flask.request.method, flask.request.path)
+    return error_response(500, "internal_error", "The server failed to handle this request; it has been logged.")
+
+
+def _snake_case(name):
+    """'Method Not Allowed' -> 'method_not_allowed'."""
+    return "_".join(name.lower().replace("-", " ").split())
+
+
+def init_app(app):
+    """Register the JSON error handlers."""
+    app.register_error_handler(http.HTTPException, _http_error)
+    app.register_error_handler(DigitInputError, _input_error)
+    app.register_error_handler(Exception, _unexpected_error)

@@ -1,0 +1,30 @@
+"""The application factory: defaults, then MNIST_* environment variables, then the caller's config."""
+
+import flask
+import flask_cors
+
+from digits import api, classifier, decoding, errors, mnist_data
+
+DEFAULTS = {
+    "MODEL_PATH": str(mnist_data.PROJECT_ROOT / "mnist-neural.h5"),
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # Werkzeug answers 413 before reading a larger body.
+    "MAX_IMAGE_PIXELS": decoding.DEFAULT_MAX_PIXELS,
+    "MAX_FILES": 16,
+    "CORS_ORIGINS": "*",  # As the original: the Angular client runs on another origin (localhost:4200).
+    "WARM_UP": True,
+}
+
+
+def create_app(config=None):
+    """Build the digit-recognition app; `config` overrides defaults and environment."""
+    app = flask.Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("MNIST")  # MNIST_MODEL_PATH, MNIST_MAX_CONTENT_LENGTH, MNIST_CORS_ORIGINS...
+    if config:
+        app.config.update(config)
+    app.json.sort_keys = False  # Keep digit, confidence, probabilities in the order people read them.
+    classifier.init_app(app)  # Loads and warms the model once.
+    flask_cors.CORS(app, origins=app.config["CORS_ORIGINS"])
+    app.register_blueprint(api.blueprint)
+    errors.init_app(app)
+    return app
