@@ -1,0 +1,80 @@
+"""Accuracy of the whole service pipeline (decode, prepare, model) on MNIST's test set and on realistic uploads.
+
+    python3 benchmarks/accuracy.py [--model mnist-neural.h5] [--realistic 2000] [--seed 0]
+
+MNIST's 10,000 test digits are sent as 28x28 PNGs; the realistic set is made from MNIST test digits by
+digits/synthetic.py (canvas drawings, paper photos, scans, transparent PNGs, tiny images, 28x28 PNGs).
+"""
+
+import argparse
+import collections
+import io
+import pathlib
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from digits import classifier, exceptions, mnist_data, preparation, synthetic  # noqa: E402
+
+
+def read_all(classifier_, uploads):
+    """Predicted digit per upload (None where the service would refuse it)."""
+    predictions, batch, where = [None] * len(uploads), [], []
+    for index, data in enumerate(uploads):
+        try:
+            batch.append(preparation.prepare_upload(data))
+            where.append(index)
+        except exceptions.DigitInputError:
+            pass
+    for start in range(0, len(batch), 500):
+        digits = np.argmax(classifier_.predict(np.stack(batch[start : start + 500])), axis=1)
+        for index, digit in zip(where[start : start + 500], digits):
+            predictions[index] = int(digit)
+    return predictions
+
+
+def png(digit):
+    """A uint8 28x28 array as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(digit).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def main():
+    """Print accuracy on MNIST's test set and on the realistic set, by kind."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", default="mnist-neural.h5", help="model file")
+    parser.add_argument("--realistic", type=int, default=2000, help="realistic images to make and read")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the realistic set")
+    parser.add_argument("--skip-mnist", action="store_true", help="only the realistic set")
+    args = parser.parse_args()
+    mnist = mnist_data.load_mnist(allow_download=False)
+    model = classifier.Classifier(args.model)
+
+    if not args.skip_mnist:
+        started = time.monotonic()
+        predictions = read_all(model, [png(digit) for digit in mnist.x_test])
+        correct = sum(p == label for p, label in zip(predictions, mnist.y_test))
+        print(f"MNIST test set as 28x28 PNGs: {correct / len(predictions):.2%} ({len(predictions) - correct} wrong, "
+              f"{time.monotonic() - started:.0f} s)")
+
+    uploads = synthetic.realistic_set(mnist.x_test, mnist.y_test, args.realistic, seed=args.seed)
+    predictions = read_all(model, [data for _, _, data in uploads])
+    by_kind = collections.defaultdict(lambda: [0, 0, 0])
+    for (kind, label, _), predicted in zip(uploads, predictions):
+        by_kind[kind][0] += predicted == label
+        by_kind[kind][1] += 1
+        by_kind[kind][2] += predicted is None
+    total = sum(v[0] for v in by_kind.values())
+    print(f"Realistic set ({len(uploads)} images, seed {args.seed}): {total / len(uploads):.2%}")
+    for kind, (correct, count, refused) in by_kind.items():
+        print(f"  {kind:12s} {correct / count:7.2%} of {count}" + (f" ({refused} refused)" if refused else ""))
+
+
+if __name__ == "__main__":
+    main()
