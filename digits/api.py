@@ -2,14 +2,16 @@
 
 import base64
 import io
+import pathlib
 
 import flask
 import numpy as np
 from PIL import Image
 
-from digits import classifier, errors, preparation
+from digits import classifier, errors, monitoring, preparation
 
 blueprint = flask.Blueprint("api", __name__)
+OPENAPI_PATH = pathlib.Path(__file__).with_name("openapi.json")
 
 
 @blueprint.post("/upload")
@@ -17,8 +19,9 @@ blueprint = flask.Blueprint("api", __name__)
 def upload():
     """The original API: one image in, the digit as a bare JSON string ("7") out."""
     digits = _prepare(_uploaded_files()[:1])
-    probabilities = classifier.get(flask.current_app).predict(digits)
-    return flask.jsonify(str(int(np.argmax(probabilities[0]))))
+    digit = int(np.argmax(classifier.get(flask.current_app).predict(digits)[0]))
+    monitoring.record_predictions([digit])
+    return flask.jsonify(str(digit))
 
 
 @blueprint.post("/predict")
@@ -28,6 +31,7 @@ def predict():
     digits = _prepare(files)
     probabilities = classifier.get(flask.current_app).predict(digits)
     results = [_result(digit, row) for digit, row in zip(digits, probabilities)]
+    monitoring.record_predictions(result["digit"] for result in results)
     return flask.jsonify(results[0] if len(results) == 1 else {"results": results})
 
 
@@ -50,6 +54,12 @@ def model():
     served = classifier.get(flask.current_app)
     training = {key: value for key, value in served.metadata.items() if key != "history"}
     return flask.jsonify(model=served.describe(), training=training)
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3 description of this API (kept true by tests/test_openapi.py)."""
+    return flask.send_file(OPENAPI_PATH, mimetype="application/json")
 
 
 def _uploaded_files():

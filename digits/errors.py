@@ -5,6 +5,7 @@ import logging
 import flask
 from werkzeug import exceptions as http
 
+from digits import monitoring
 from digits.exceptions import DigitInputError
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ class MissingFile(http.BadRequest):
 
 def error_response(status, code, message, headers=None):
     """The JSON body and status every error shares."""
+    monitoring.record_error(code)
     response = flask.jsonify(error=code, message=message, status=status)
     response.status_code = status
     if headers:

@@ -1,0 +1,81 @@
+"""Operations: Prometheus metrics at /metrics and one JSON log line per request.
+
+Under gunicorn each worker is a process; with PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py sets it)
+the workers share their counters through files there, and /metrics adds them up.
+"""
+
+import json
+import logging
+import os
+import sys
+import time
+
+import flask
+import prometheus_client
+from prometheus_client import multiprocess
+
+REQUESTS = prometheus_client.Counter(
+    "digits_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
+LATENCY = prometheus_client.Histogram(
+    "digits_http_request_duration_seconds", "Time to answer a request", ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0))
+PREDICTIONS = prometheus_client.Counter("digits_predictions_total", "Digits predicted", ["digit"])
+ERRORS = prometheus_client.Counter("digits_errors_total", "Errors answered, by kind", ["error"])
+
+access_log = logging.getLogger("digits.access")
+blueprint = flask.Blueprint("monitoring", __name__)
+
+
+def record_predictions(digits):
+    """Count each predicted digit."""
+    for digit in digits:
+        PREDICTIONS.labels(digit=str(int(digit))).inc()
+
+
+def record_error(code):
+    """Count an error answer by its code."""
+    ERRORS.labels(error=code).inc()
+
+
+@blueprint.get("/metrics")
+def metrics():
+    """Prometheus text exposition, summed over all workers in multiprocess mode."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = prometheus_client.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = prometheus_client.REGISTRY
+    return flask.Response(prometheus_client.generate_latest(registry), mimetype=prometheus_client.CONTENT_TYPE_LATEST)
+
+
+def _start_timer():
+    """Note when the request started."""
+    flask.g.started = time.perf_counter()
+
+
+def _observe(response):
+    """Count and time the request, and log it as one JSON line."""
+    seconds = time.perf_counter() - flask.g.get("started", time.perf_counter())
+    rule = flask.request.url_rule
+    endpoint = rule.rule if rule else "unmatched"  # Never the raw path: it would let clients create labels.
+    REQUESTS.labels(method=flask.request.method, endpoint=endpoint, status=str(response.status_code)).inc()
+    LATENCY.labels(endpoint=endpoint).observe(seconds)
+    access_log.info(json.dumps({
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "method": flask.request.method,
+        "path": flask.request.path[:200], "status": response.status_code, "ms": round(seconds * 1000, 2),
+        "bytes": response.calculate_content_length(), "remote": flask.request.remote_addr,
+    }))
+    return response
+
+
+def init_app(app):
+    """Register /metrics, the timing hooks and, if ACCESS_LOG is on, the JSON access log on stderr."""
+    app.register_blueprint(blueprint)
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+    if app.config["ACCESS_LOG"] and not access_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
