@@ -1,0 +1,62 @@
+"""Small image builders shared by the tests: drawn digits, encodings, and hostile files."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]  # A "7": top bar, then the diagonal.
+ONE = [(0.5, 0.15), (0.5, 0.85)]
+
+
+def drawn_digit(points=SEVEN, side=400, width=15, ink=255, paper=0, box=(0.0, 0.0, 1.0, 1.0), mode="L"):
+    """A polyline digit like the Angular client draws: points in 0..1 of `box` (left, top, right, bottom)."""
+    image = Image.new(mode, (side, side), paper)
+    left, top, right, bottom = (v * side for v in box)
+    xy = [(left + x * (right - left), top + y * (bottom - top)) for x, y in points]
+    draw = ImageDraw.Draw(image)
+    draw.line(xy, fill=ink, width=width, joint="curve")
+    for x, y in (xy[0], xy[-1]):  # Round caps.
+        draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=ink)
+    return image
+
+
+def encode(image, image_format="PNG", **options):
+    """Image to bytes in the given format."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def png_bytes(pixels):
+    """A uint8 array as PNG bytes."""
+    return encode(Image.fromarray(np.asarray(pixels, dtype=np.uint8)))
+
+
+def png_bomb(width, height):
+    """A valid PNG header claiming width x height pixels, with a tiny compressed body (all zero rows)."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale.
+    row = b"\0" * (width + 1)
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(min(height, 64))) + compressor.flush()
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def gif_bomb(width, height):
+    """A GIF whose logical screen and frame claim width x height pixels."""
+    head = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff"
+    frame = b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0) + b"\x02\x02\x44\x01\x00"
+    return head + frame + b"\x3b"
+
+
+def jpeg_bomb(width, height):
+    """A small JPEG with its frame header rewritten to claim width x height pixels."""
+    data = bytearray(encode(Image.new("L", (16, 16), 128), "JPEG"))
+    marker = data.index(b"\xff\xc0")
+    data[marker + 5 : marker + 9] = struct.pack(">HH", height, width)
+    return bytes(data)

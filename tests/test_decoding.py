@@ -1,0 +1,100 @@
+"""Decoding: every format and mode Pillow reads becomes luminance in 0..1; hostile files become our errors."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from digits import decoding, exceptions
+from tests import images
+
+
+def luminance_of(data):
+    """Decode and return the array."""
+    return decoding.decode_grayscale(data)
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM"])
+def test_common_formats_decode_to_the_same_picture(image_format):
+    original = images.drawn_digit(side=64, width=5)
+    decoded = luminance_of(images.encode(original.convert("RGB"), image_format))
+    assert decoded.shape == (64, 64) and decoded.dtype == np.float32
+    assert np.abs(decoded - np.asarray(original) / 255).mean() < 0.03
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "CMYK", "I", "F"])
+def test_every_mode_becomes_unit_luminance(mode):
+    original = images.drawn_digit(side=64, width=5)
+    image = original.convert(mode)
+    decoded = luminance_of(images.encode(image, "TIFF"))
+    assert 0.0 <= decoded.min() and decoded.max() <= 1.0
+    assert np.abs(decoded - np.asarray(original) / 255).mean() < 0.05
+
+
+def test_sixteen_bit_png_uses_its_full_range():
+    pixels = (np.asarray(images.drawn_digit(side=64, width=5), dtype=np.uint16) * 257)
+    decoded = luminance_of(images.encode(Image.fromarray(pixels), "PNG"))
+    assert decoded.max() == pytest.approx(1.0, abs=0.01)
+    assert decoded.min() == pytest.approx(0.0, abs=0.01)
+
+
+def test_transparent_black_strokes_are_laid_on_white():
+    alpha = images.drawn_digit(side=64, width=5)
+    rgba = Image.merge("RGBA", [Image.new("L", alpha.size, 0)] * 3 + [alpha])
+    decoded = luminance_of(images.encode(rgba))
+    assert decoded[0, 0] == pytest.approx(1.0)  # Transparent background shows as white paper ...
+    assert decoded.min() == pytest.approx(0.0, abs=0.01)  # ... and the strokes stay black.
+
+
+def test_transparent_white_strokes_are_laid_on_black():
+    alpha = images.drawn_digit(side=64, width=5)
+    rgba = Image.merge("RGBA", [Image.new("L", alpha.size, 255)] * 3 + [alpha])
+    decoded = luminance_of(images.encode(rgba))
+    assert decoded[0, 0] == pytest.approx(0.0) and decoded.max() == pytest.approx(1.0, abs=0.01)
+
+
+def test_animated_gif_reads_its_first_frame():
+    frames = [images.drawn_digit(side=64, width=5), Image.new("L", (64, 64), 0)]
+    data = images.encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    assert luminance_of(data).max() > 0.9
+
+
+def test_large_images_are_shrunk_to_the_working_size():
+    decoded = luminance_of(images.encode(images.drawn_digit(side=3000, width=90).convert("RGB"), "JPEG"))
+    assert max(decoded.shape) <= decoding.WORKING_SIDE
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        pytest.param(b"", exceptions.EmptyUpload, id="empty"),
+        pytest.param(b"hello, this is text\n", exceptions.NotAnImage, id="text"),
+        pytest.param(b"<html><body>hi</body></html>", exceptions.NotAnImage, id="html"),
+        pytest.param(os.urandom(5000), exceptions.NotAnImage, id="random-bytes"),
+        pytest.param(images.encode(images.drawn_digit())[:400], exceptions.CorruptImage, id="truncated-png"),
+        pytest.param(images.encode(images.drawn_digit().convert("RGB"), "JPEG")[:300], exceptions.CorruptImage,
+                     id="truncated-jpeg"),
+        pytest.param(images.encode(images.drawn_digit(), "GIF")[:200], exceptions.CorruptImage, id="truncated-gif"),
+        pytest.param(images.png_bomb(20000, 20000), exceptions.ImageTooLarge, id="png-bomb"),
+        pytest.param(images.gif_bomb(60000, 60000), exceptions.ImageTooLarge, id="gif-bomb"),
+        pytest.param(images.jpeg_bomb(60000, 60000), exceptions.ImageTooLarge, id="jpeg-bomb"),
+    ],
+)
+def test_hostile_files_raise_our_own_errors(data, error):
+    with pytest.raises(error):
+        luminance_of(data)
+
+
+@pytest.mark.parametrize("bomb", [images.png_bomb(13000, 13000), images.gif_bomb(13000, 13000)])
+def test_a_bomb_is_refused_before_its_pixels_are_decoded(bomb, monkeypatch):
+    decoded = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda image: decoded.append(image))
+    with pytest.raises(exceptions.ImageTooLarge):
+        luminance_of(bomb)  # 169 megapixels: 169 MB if it were decoded.
+    assert decoded == []
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 300), (300, 1)])
+def test_degenerate_sizes_decode(size):
+    assert luminance_of(images.encode(Image.new("L", size, 255))).shape == (size[1], size[0])

@@ -1,0 +1,39 @@
+"""The committed model, read through the service's own preparation: MNIST's test set and realistic uploads."""
+
+import numpy as np
+import pytest
+
+from digits import classifier, preparation, synthetic
+from tests import images
+from tests.conftest import MODEL_PATH
+
+
+@pytest.fixture(scope="module")
+def served_model(app):
+    """The classifier the app loaded from the committed mnist-neural.h5."""
+    return classifier.get(app)
+
+
+def read(served_model, uploads):
+    """Predicted digits for encoded uploads, through decoding and preparation."""
+    digits = np.stack([preparation.prepare_upload(data) for data in uploads])
+    return np.argmax(served_model.predict(digits), axis=1)
+
+
+def test_committed_model_reads_the_full_mnist_test_set_as_pngs(served_model, mnist):
+    predicted = read(served_model, [images.png_bytes(digit) for digit in mnist.x_test])
+    accuracy = float(np.mean(predicted == mnist.y_test))
+    assert accuracy >= 0.995, f"{accuracy:.2%} on MNIST's 10,000 test images"
+
+
+def test_committed_model_reads_realistic_uploads(served_model, mnist):
+    uploads = synthetic.realistic_set(mnist.x_test, mnist.y_test, count=600, seed=12345)
+    predicted = read(served_model, [data for _, _, data in uploads])
+    accuracy = float(np.mean(predicted == np.array([label for _, label, _ in uploads])))
+    assert accuracy >= 0.97, f"{accuracy:.2%} on 600 canvas drawings, photos, scans, transparent and small images"
+
+
+def test_committed_model_records_its_own_test_accuracy(served_model):
+    assert served_model.path == MODEL_PATH.resolve()
+    assert served_model.metadata["test_accuracy"] >= 0.995
+    assert served_model.metadata["test_images"] == 10000

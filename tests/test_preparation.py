@@ -1,0 +1,115 @@
+"""The preparation functions on synthetic cases: every variant of a digit gives the same 28x28 image."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageOps
+from scipy import ndimage
+
+from digits import exceptions, preparation
+from tests import images
+
+TOLERANCE = 0.06  # Mean absolute difference allowed between two preparations of the same digit.
+
+
+def prepared(image):
+    """Encode as PNG and run the whole upload path."""
+    return preparation.prepare_upload(images.encode(image))
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """A white-on-black "7" in the middle of a 400x400 canvas, prepared."""
+    return prepared(images.drawn_digit(box=(0.25, 0.25, 0.75, 0.75)))
+
+
+def close(a, b):
+    """Mean absolute pixel difference."""
+    return float(np.abs(a - b).mean())
+
+
+def test_result_follows_mnist_conventions(reference):
+    assert reference.shape == (28, 28) and reference.dtype == np.float32
+    assert reference.min() >= 0 and reference.max() == pytest.approx(1.0, abs=0.05)
+    rows, cols = np.nonzero(reference > 0)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 <= preparation.DIGIT_BOX + 1
+    center = ndimage.center_of_mass(reference)
+    assert center == pytest.approx((preparation.CENTER, preparation.CENTER), abs=0.5)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(lambda: images.drawn_digit(box=(0.0, 0.0, 0.5, 0.5)), id="shifted-to-corner"),
+        pytest.param(lambda: images.drawn_digit(box=(0.4, 0.5, 0.6, 0.7), width=6), id="small"),
+        pytest.param(lambda: images.drawn_digit(box=(0.05, 0.05, 0.95, 0.95), width=27), id="large"),
+        pytest.param(lambda: images.drawn_digit(side=1200, width=45, box=(0.25, 0.25, 0.75, 0.75)), id="high-res"),
+        pytest.param(lambda: images.drawn_digit(ink=20, paper=235, box=(0.25, 0.25, 0.75, 0.75)), id="inverted"),
+        pytest.param(lambda: images.drawn_digit(side=60, width=3, box=(0.25, 0.25, 0.75, 0.75)), id="tiny-image"),
+    ],
+)
+def test_variants_prepare_like_the_centred_original(reference, variant):
+    assert close(prepared(variant()), reference) < TOLERANCE
+
+
+def test_noisy_unevenly_lit_photo_prepares_like_the_original(reference):
+    rng = np.random.default_rng(0)
+    ink = np.asarray(images.drawn_digit(box=(0.3, 0.2, 0.8, 0.7)), dtype=np.float32) / 255
+    light = np.linspace(0.95, 0.6, 400)[None, :] * np.ones((400, 1))  # Lit from the left.
+    photo = light * (1 - 0.8 * ink) + rng.normal(0, 0.03, ink.shape)
+    jpeg = images.encode(Image.fromarray((np.clip(photo, 0, 1) * 255).astype(np.uint8)), "JPEG", quality=75)
+    assert close(preparation.prepare_upload(jpeg), reference) < TOLERANCE
+
+
+def test_transparent_png_with_black_strokes_is_read_as_ink(reference):
+    alpha = images.drawn_digit(box=(0.25, 0.25, 0.75, 0.75))
+    rgba = Image.merge("RGBA", [Image.new("L", alpha.size, 0)] * 3 + [alpha])  # Black everywhere.
+    assert close(prepared(rgba), reference) < TOLERANCE
+
+
+def test_exif_rotated_photo_is_turned_upright(reference):
+    upright = images.drawn_digit(ink=0, paper=255, box=(0.25, 0.25, 0.75, 0.75))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # What the camera stored ...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... and the tag that says: turn 90 degrees clockwise to view.
+    jpeg = images.encode(stored.convert("RGB"), "JPEG", quality=95, exif=exif.tobytes())
+    assert ImageOps.exif_transpose(Image.open(io.BytesIO(jpeg))).size == upright.size
+    assert close(preparation.prepare_upload(jpeg), reference) < TOLERANCE
+
+
+def test_specks_and_ruled_lines_at_the_edges_are_ignored(reference):
+    image = images.drawn_digit(box=(0.25, 0.25, 0.75, 0.75))
+    draw = ImageDraw.Draw(image)
+    draw.line([(0, 20), (399, 20)], fill=255, width=4)  # A ruled line along the top edge.
+    draw.rectangle((0, 0, 399, 399), outline=255, width=3)  # A frame.
+    for x, y in [(40, 360), (370, 60), (350, 350)]:
+        draw.ellipse((x, y, x + 4, y + 4), fill=255)  # Specks.
+    assert close(prepared(image), reference) < TOLERANCE
+
+
+def test_mnist_digits_come_out_nearly_unchanged(mnist):
+    digits = preparation.scale_pixels(mnist.x_test[:500])
+    differences = np.array([close(preparation.normalize_digit(digit), digit) for digit in digits])
+    assert np.median(differences) < 0.005
+    assert np.mean(differences < 0.02) > 0.95
+
+
+@pytest.mark.parametrize(
+    "blank",
+    [
+        pytest.param(np.zeros((400, 400)), id="black-canvas"),
+        pytest.param(np.ones((50, 80)), id="white"),
+        pytest.param(np.full((30, 30), 0.5), id="gray"),
+        pytest.param(np.random.default_rng(1).normal(0.8, 0.02, (300, 300)), id="paper-noise"),
+        pytest.param(np.linspace(0.2, 0.9, 300)[None, :] * np.ones((200, 1)), id="gradient"),
+        pytest.param(np.zeros((1, 1)), id="one-pixel"),
+    ],
+)
+def test_images_without_ink_are_refused(blank):
+    with pytest.raises(exceptions.NoDigitFound):
+        preparation.normalize_digit(np.clip(blank, 0, 1))
+
+
+def test_scale_pixels_maps_uint8_to_unit_range():
+    assert preparation.scale_pixels(np.array([0, 255], dtype=np.uint8)).tolist() == [0.0, 1.0]
