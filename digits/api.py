@@ -59,7 +59,7 @@ def model():
 @blueprint.get("/openapi.json")
 def openapi():
     """The OpenAPI 3 description of this API (kept true by tests/test_openapi.py)."""
-    return flask.send_file(OPENAPI_PATH, mimetype="application/json")
+    return flask.Response(OPENAPI_PATH.read_bytes(), mimetype="application/json")
 
 
 def _uploaded_files():

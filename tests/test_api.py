@@ -92,8 +92,12 @@ def test_raw_body_without_multipart_is_a_400(client):
 
 
 def test_upload_over_the_size_limit_is_a_413(client, app):
+    # The multipart body is built here: the test client would spool a large one to an unclosed temp file.
     oversized = b"\0" * (app.config["MAX_CONTENT_LENGTH"] + 1)
-    assert error_of(post(client, "/upload", oversized)) == (413, "file_too_large")
+    body = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n\r\n'
+            + oversized + b"\r\n--b--\r\n")
+    response = client.post("/upload", data=body, content_type="multipart/form-data; boundary=b")
+    assert error_of(response) == (413, "file_too_large")
 
 
 def test_unknown_path_is_a_json_404(client):
@@ -118,7 +122,8 @@ def test_cors_origins_are_configurable(app):
     from digits import service
 
     restricted = service.create_app({"TESTING": True, "MODEL_PATH": app.config["MODEL_PATH"],
-                                     "CORS_ORIGINS": ["http://allowed.example"], "WARM_UP": False})
+                                     "CORS_ORIGINS": ["http://allowed.example"], "WARM_UP": False,
+                                     "ACCESS_LOG": False})
     client = restricted.test_client()
     allowed = post(client, "/upload", CANVAS_SEVEN, headers={"Origin": "http://allowed.example"})
     other = post(client, "/upload", CANVAS_SEVEN, headers={"Origin": "http://other.example"})

@@ -92,7 +92,8 @@ def test_idx_files_and_npz_load_the_same_data(mnist, tmp_path):
     for name, stem in mnist_data.IDX_FILES.items():
         array = getattr(mnist, name)
         header = b"\0\0\x08" + bytes([array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-        with gzip.open(tmp_path / (stem + ".gz"), "wb") as stream:
+        compressed = name.startswith("y")  # Labels gzipped, images plain: both forms are read.
+        with (gzip.open(tmp_path / (stem + ".gz"), "wb") if compressed else open(tmp_path / stem, "wb")) as stream:
             stream.write(header + array.astype(np.uint8).tobytes())
     from_idx = mnist_data.load_path(tmp_path)
     mnist_data.save_cache(from_idx, tmp_path / "copy.npz")
