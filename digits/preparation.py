@@ -22,6 +22,12 @@ NOISE_SIGMAS = 3.0  # Background noise up to this many standard deviations is se
 SPECK_FRACTION = 0.02  # Blobs under 2% of the digit's largest stroke are specks.
 NEAR_FRACTION = 0.6  # Parts of a digit lie within 60% of its size from the rest of it.
 EDGE_MARGIN = 0.03  # The border ring (3% of the side) that says what the background looks like.
+GROW_PIXELS = 2  # The digit's mask is grown by 2 pixels to take in the strokes' soft edges.
+# Stroke width in 20x20-box pixels: MNIST's run from 1.7 (5th percentile) to 3.9 (95th), median 2.5.
+# Outside MIN..MAX an upload's strokes are redrawn to a typical width, at SUPERSAMPLE times the box's size.
+MIN_STROKE, MAX_STROKE = 1.4, 4.8
+TARGET_THIN_STROKE, TARGET_THICK_STROKE = 2.4, 3.8
+SUPERSAMPLE = 4
 
 
 def scale_pixels(images):
@@ -58,12 +64,15 @@ def ink_positive(gray):
 def flatten_background(ink):
     """Subtract a smooth background (uneven lighting, tinted paper), drop noise, stretch ink to 1."""
     background, noise = _fit_background(ink)
-    residual = ink - background - NOISE_SIGMAS * noise
+    # In place: the same float32 operations in the same order, without a fresh image-sized array each.
+    residual = np.subtract(ink, background, out=background)
+    residual -= NOISE_SIGMAS * noise
     peak = float(ndimage.uniform_filter(residual, size=3).max()) if min(ink.shape) >= 3 else float(residual.max())
     if peak < MIN_CONTRAST:
         raise exceptions.NoDigitFound("No digit found: the image is blank or has too little contrast.")
     strong = residual[residual >= 0.5 * peak]
-    return np.clip(residual / float(np.median(strong)), 0.0, 1.0)
+    residual /= float(np.median(strong))
+    return np.clip(residual, 0.0, 1.0, out=residual)
 
 
 def _fit_background(ink):
@@ -86,7 +95,12 @@ def _fit_background(ink):
     yy = (np.arange(height, dtype=np.float32) / max(1, height - 1) * 2 - 1)[:, None]
     xx = (np.arange(width, dtype=np.float32) / max(1, width - 1) * 2 - 1)[None, :]
     c = coefficients.astype(np.float32)
-    surface = c[0] + c[1] * xx + c[2] * yy + c[3] * xx * xx + c[4] * xx * yy + c[5] * yy * yy
+    # Summed in place, term by term in the order of c0 + c1*x + c2*y + c3*x*x + c4*x*y + c5*y*y: the same
+    # float32 result without an image-sized temporary per term.
+    surface = c[0] + c[1] * xx + c[2] * yy
+    surface += c[3] * xx * xx
+    surface += c[4] * xx * yy
+    surface += c[5] * yy * yy
     return surface, noise
 
 
@@ -144,19 +158,55 @@ def _gap(a, b):
 
 def fit_and_center(ink, mask):
     """Crop to the digit, fit it into the 20x20 box keeping its aspect ratio, centre its mass in 28x28."""
-    # Grow the mask a little so the soft, anti-aliased edges of the strokes come along.
-    digit = ink * ndimage.binary_dilation(mask, iterations=2)
+    # Grow the mask a little so the soft, anti-aliased edges of the strokes come along. Only the window
+    # around the strokes that the growth can reach is worked on: the same pixels, a fraction of the work.
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    window = (slice(max(0, rows[0] - GROW_PIXELS), rows[-1] + GROW_PIXELS + 1),
+              slice(max(0, cols[0] - GROW_PIXELS), cols[-1] + GROW_PIXELS + 1))
+    ink, mask = ink[window], mask[window]  # From here on, in the window's coordinates.
+    digit = ink * ndimage.binary_dilation(mask, iterations=GROW_PIXELS)
     rows = np.flatnonzero(digit.any(axis=1))
     cols = np.flatnonzero(digit.any(axis=0))
     crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     scale = DIGIT_BOX / max(crop.shape)
-    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    # Pillow's resampling widens its filter when shrinking, which is the anti-aliasing MNIST used.
-    fitted = np.clip(np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR)), 0.0, 1.0)
+    # Strokes are measured at a fixed resolution, whatever the upload's: SUPERSAMPLE times the box.
+    fine = _resize(crop, scale * SUPERSAMPLE)
+    stroke = stroke_width(fine >= 0.5 * fine.max()) / SUPERSAMPLE
+    if MIN_STROKE <= stroke <= MAX_STROKE:
+        fitted = _resize(crop, scale)
+    else:
+        fitted = _resize(_restroke(fine, stroke * SUPERSAMPLE), 1 / SUPERSAMPLE)
     if fitted.sum() <= 0:
         raise exceptions.NoDigitFound("No digit found: the ink vanished when scaled to 20x20.")
     center_row, center_col = ndimage.center_of_mass(fitted)
     return _place(fitted, round(CENTER - center_row), round(CENTER - center_col))
+
+
+def stroke_width(mask):
+    """Mean stroke width in pixels: a stroke's area is its length times its width, its outline twice its length."""
+    outline = np.count_nonzero(mask & ~ndimage.binary_erosion(mask))
+    return 2.0 * np.count_nonzero(mask) / max(outline, 1)
+
+
+def _restroke(image, width):
+    """Thicken strokes thinner than MNIST's (a fine pen, shrunk) or thin blobby ones (a fat pen, drawn small)."""
+    target = (TARGET_THIN_STROKE if width < TARGET_THIN_STROKE * SUPERSAMPLE else TARGET_THICK_STROKE) * SUPERSAMPLE
+    radius = abs(target - width) / 2
+    reach = int(np.ceil(radius))
+    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    disk = xx * xx + yy * yy <= radius * radius + 0.25
+    if width < target:
+        image = ndimage.grey_dilation(image, footprint=disk)
+        # Shrinking a fine stroke left it faint gray; bring its core back to full ink.
+        core = image[image >= 0.5 * image.max()]
+        return np.clip(image / float(np.median(core)), 0.0, 1.0) if core.size else image
+    return ndimage.grey_erosion(image, footprint=disk)
+
+
+def _resize(image, scale):
+    """Resize by `scale` with Pillow; its filter widens when shrinking, which is the anti-aliasing MNIST used."""
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return np.clip(np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR)), 0.0, 1.0)
 
 
 def _place(patch, top, left):
@@ -177,4 +227,9 @@ def _block_mean(gray):
     height, width = (gray.shape[0] // 2) * 2, (gray.shape[1] // 2) * 2
     if height == 0 or width == 0:
         return gray
+    if gray.flags.c_contiguous and width >= 4:
+        # numpy's mean below adds each block as (a + b) + (c + d) for such an array (checked on thousands of
+        # shapes; narrower or other layouts change its order), so four strided views give the same bits, 15x faster.
+        top, bottom = gray[0:height:2], gray[1:height:2]
+        return ((top[:, 0:width:2] + top[:, 1:width:2]) + (bottom[:, 0:width:2] + bottom[:, 1:width:2])) / 4
     return gray[:height, :width].reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
