@@ -3,7 +3,7 @@
 import flask
 import flask_cors
 
-from digits import api, classifier, decoding, errors, mnist_data
+from digits import api, classifier, decoding, errors, mnist_data, monitoring, page
 
 DEFAULTS = {
     "MODEL_PATH": str(mnist_data.PROJECT_ROOT / "mnist-neural.h5"),
@@ -12,6 +12,7 @@ DEFAULTS = {
     "MAX_FILES": 16,
     "CORS_ORIGINS": "*",  # As the original: the Angular client runs on another origin (localhost:4200).
     "WARM_UP": True,
+    "ACCESS_LOG": True,  # One JSON line per request on stderr.
 }
 
 
@@ -26,5 +27,7 @@ def create_app(config=None):
     classifier.init_app(app)  # Loads and warms the model once.
     flask_cors.CORS(app, origins=app.config["CORS_ORIGINS"])
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(page.blueprint)  # The drawing page at GET /.
+    monitoring.init_app(app)  # /metrics, request timing, JSON access log.
     errors.init_app(app)
     return app
