@@ -1,0 +1,82 @@
+"""gunicorn with the production settings: mixed load, a killed worker, and a graceful SIGTERM."""
+
+import os
+import signal
+import threading
+import time
+import types
+
+import pytest
+import requests
+
+from benchmarks import soak
+from benchmarks.load import Gunicorn, canvas_png
+
+CANVAS = canvas_png()
+
+
+@pytest.fixture()
+def gunicorn(tmp_path):
+    """gunicorn.conf.py with two workers on a free loopback port, answering."""
+    settings = types.SimpleNamespace(workers=2, worker_class=None, threads=None)
+    with Gunicorn("digits.service:create_app()", settings, tmp_path) as server:
+        server.first_answer(CANVAS)
+        yield server
+
+
+def upload(base_url, data=CANVAS, timeout=30):
+    """POST one image to /upload."""
+    return requests.post(base_url + "/upload", files={"file": ("canvas.png", data)}, timeout=timeout)
+
+
+def test_mixed_load_gives_no_5xx_no_dropped_connection_and_flat_memory(gunicorn):
+    report = soak.soak(gunicorn, duration=20, clients=8)
+    assert report["requests"] > 100
+    assert soak.failures(report, max_growth_mib_per_minute=30.0) == []
+    assert {200, 400, 413, 415, 422} <= set(report["statuses"])
+
+
+def test_metrics_add_up_over_all_workers(gunicorn):
+    for _ in range(20):
+        upload(gunicorn.base_url)
+    text = requests.get(gunicorn.base_url + "/metrics", timeout=30).text
+    line = next(line for line in text.splitlines() if line.startswith('digits_predictions_total{digit="7"}'))
+    assert float(line.split()[-1]) >= 20
+
+
+def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(gunicorn):
+    victim = gunicorn.workers()[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    answers = []
+    while time.monotonic() < deadline and (len(answers) < 20 or victim in gunicorn.workers()
+                                            or len(gunicorn.workers()) < 2):
+        answers.append(upload(gunicorn.base_url).json())
+    assert victim not in gunicorn.workers() and len(gunicorn.workers()) == 2
+    assert answers[-20:] == ["7"] * 20
+
+
+def slow_body(boundary, data, pieces=5, pause=0.3):
+    """A multipart body sent in pieces, so the request is still in flight when the server is told to stop."""
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"canvas.png\"\r\n\r\n"
+            .encode() + data + f"\r\n--{boundary}--\r\n".encode())
+    step = len(body) // pieces + 1
+    for start in range(0, len(body), step):
+        yield body[start : start + step]
+        time.sleep(pause)
+
+
+def test_sigterm_lets_in_flight_requests_finish(gunicorn):
+    result = {}
+
+    def send():
+        result["response"] = requests.post(gunicorn.base_url + "/upload", data=slow_body("x", CANVAS),
+                                           headers={"Content-Type": "multipart/form-data; boundary=x"}, timeout=30)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(0.4)  # The request is being received now.
+    gunicorn.process.send_signal(signal.SIGTERM)
+    sender.join(timeout=30)
+    assert result["response"].status_code == 200 and result["response"].json() == "7"
+    assert gunicorn.process.wait(timeout=30) == 0
