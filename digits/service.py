@@ -18,7 +18,7 @@ DEFAULTS = {
 
 def create_app(config=None):
     """Build the digit-recognition app; `config` overrides defaults and environment."""
-    app = flask.Flask(__name__)
+    app = flask.Flask(__name__, static_folder=None)  # The page blueprint serves its own files.
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("MNIST")  # MNIST_MODEL_PATH, MNIST_MAX_CONTENT_LENGTH, MNIST_CORS_ORIGINS...
     if config:

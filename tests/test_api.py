@@ -131,6 +131,17 @@ def test_cors_origins_are_configurable(app):
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
+def test_the_drawing_page_and_its_files_are_served(client):
+    with client.get("/") as page:  # Files are streamed: close the responses.
+        assert page.status_code == 200 and page.mimetype == "text/html"
+        html = page.get_data(as_text=True)
+    assert 'id="canvas"' in html and "page/page.js" in html
+    assert "http://" not in html and "https://" not in html  # Nothing fetched from elsewhere.
+    for asset in ("/page/page.js", "/page/page.css"):
+        with client.get(asset) as response:
+            assert response.status_code == 200
+
+
 def test_health_names_the_model_and_when_it_loaded(client):
     body = client.get("/health").get_json()
     assert body["status"] == "ok"

@@ -28,8 +28,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-ONE = [(0.5, 0.15), (0.5, 0.85)]
-SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]  # Top bar, then the diagonal, in one stroke.
+ONE, SEVEN = images.ONE, images.SEVEN  # Polylines in 0..1 of the canvas; the "7" is one stroke.
 STEP = 4  # CSS pixels between pointer moves: a stroke is many small moves, as a hand makes it.
 WAIT = 20  # Seconds for a prediction to come back, even on a busy CI machine.
 
