@@ -29,7 +29,7 @@ def summary(metadata):
 
 
 def _plot_learning_curves(history, path):
-    """Loss and accuracy per epoch, training against validation."""
+    """Loss and error rate per epoch, training against validation."""
     import matplotlib.pyplot as plt
 
     epochs = np.arange(1, len(history["loss"]) + 1)
@@ -37,9 +37,10 @@ def _plot_learning_curves(history, path):
     for key, label in (("loss", "training"), ("val_loss", "validation")):
         loss_axes.plot(epochs, history[key], marker="o", label=label)
     for key, label in (("accuracy", "training"), ("val_accuracy", "validation")):
-        accuracy_axes.plot(epochs, history[key], marker="o", label=label)
+        # Error rate on a log scale: accuracy itself crowds every epoch after the first against 1.0.
+        accuracy_axes.plot(epochs, 100 * (1 - np.array(history[key])), marker="o", label=label)
     loss_axes.set(title="Loss", xlabel="epoch", yscale="log")
-    accuracy_axes.set(title="Accuracy", xlabel="epoch")
+    accuracy_axes.set(title="Error rate (%)", xlabel="epoch", yscale="log")
     for axes in (loss_axes, accuracy_axes):
         axes.grid(alpha=0.3)
         axes.legend()
