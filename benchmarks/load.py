@@ -1,0 +1,431 @@
+"""Speed of the production stack: `python3 benchmarks/load.py` (2 to 3 minutes; `--quick`: about 1).
+
+    python3 benchmarks/load.py [--quick] [--workers N] [--worker-class sync|gthread] [--threads N] [--env K=V]
+
+Starts gunicorn with gunicorn.conf.py on a free loopback port, times start-up to the first answer, and drives
+POST /upload with wrk (a 400x400 canvas PNG and a 28x28 MNIST PNG, at 1, 8 and 32 connections). Then the
+same stack answering a constant (benchmarks/constant_app.py) gives the ceiling, and each stage of one request
+is timed in-process. Prints a Markdown report and writes it as JSON into benchmarks/results/.
+"""
+
+import argparse
+import datetime
+import io
+import json
+import os
+import pathlib
+import platform
+import re
+import runpy
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from PIL import Image, ImageDraw
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+CONFIG = PROJECT_ROOT / "gunicorn.conf.py"
+RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
+DIGITS_APP = "digits.service:create_app()"
+CONSTANT_APP = "benchmarks.constant_app:create_app()"
+CONNECTIONS = (1, 8, 32)
+CANVAS_STROKES = [[(130, 95), (280, 95), (175, 330)], [(150, 215), (250, 215)]]  # A crossed "7".
+PEN_WIDTH = 15  # The Angular client's pen.
+MNIST_TEST_INDEX = 0  # A 7, as the canvas.
+
+# wrk runs this per connection: a fresh multipart boundary per request, as browsers send (Werkzeug compiles
+# two regular expressions per boundary, so a fixed one would flatter us), and a JSON summary at the end.
+WRK_SCRIPT = r"""
+local file = io.open("%(image)s", "rb")
+local image = file:read("*a")
+file:close()
+local counter = 0
+
+request = function()
+  counter = counter + 1
+  local boundary = "----wrk" .. math.random(1000000000) .. "x" .. counter
+  local body = "--" .. boundary .. "\r\n"
+    .. 'Content-Disposition: form-data; name="file"; filename="digit.png"\r\n'
+    .. "Content-Type: image/png\r\n\r\n" .. image .. "\r\n--" .. boundary .. "--\r\n"
+  return wrk.format("POST", "/upload", {["Content-Type"] = "multipart/form-data; boundary=" .. boundary}, body)
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %%d, "duration_s": %%.6f, "connect": %%d, "read": %%d, "write": %%d, "status": %%d, '
+    .. '"timeout": %%d, "p50_ms": %%.3f, "p90_ms": %%.3f, "p99_ms": %%.3f, "max_ms": %%.3f}\n',
+    summary.requests, summary.duration / 1e6, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50) / 1e3, latency:percentile(90) / 1e3, latency:percentile(99) / 1e3, latency.max / 1e3))
+end
+"""
+
+
+def parse_args(argv=None):
+    """The run's length and the gunicorn settings to try instead of gunicorn.conf.py's."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10, quick 3)")
+    parser.add_argument("--connections", type=int, nargs="+", default=list(CONNECTIONS), help="wrk connections")
+    parser.add_argument("--images", nargs="+", default=["canvas", "mnist28"], choices=["canvas", "mnist28"])
+    parser.add_argument("--workers", type=int, help="override gunicorn.conf.py's worker count")
+    parser.add_argument("--worker-class", help="override gunicorn.conf.py's worker class (sync, gthread)")
+    parser.add_argument("--threads", type=int, help="threads per gthread worker")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment for the servers and the in-process timings (wins over gunicorn.conf.py)")
+    parser.add_argument("--skip-constant", action="store_true", help="do not measure the constant app")
+    parser.add_argument("--skip-stages", action="store_true", help="do not time the stages in-process")
+    parser.add_argument("--label", default="", help="a name for this run in the report and the JSON file")
+    return parser.parse_args(argv)
+
+
+# --- The two images -------------------------------------------------------------------------------------
+
+def canvas_png():
+    """What the Angular client sends: 400x400, black, a white digit drawn with 15 px round strokes."""
+    image = Image.new("L", (400, 400), 0)
+    draw = ImageDraw.Draw(image)
+    radius = PEN_WIDTH / 2
+    for stroke in CANVAS_STROKES:
+        draw.line(stroke, fill=255, width=PEN_WIDTH)
+        for x, y in stroke:  # Round caps and joints, as a canvas with lineCap = lineJoin = "round".
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    return _png(image)
+
+
+def mnist_png():
+    """An MNIST test digit as the 28x28 grayscale PNG a script would send."""
+    from digits import mnist_data
+
+    try:
+        mnist = mnist_data.load_mnist(allow_download=False, log=lambda *args: None)
+    except Exception as error:  # Any failure means the same: the local copy is missing.
+        sys.exit(f"error: MNIST is not cached locally ({error}); run `python3 -m digits.mnist_data` once.")
+    return _png(Image.fromarray(mnist.x_test[MNIST_TEST_INDEX]))
+
+
+def _png(image):
+    """A Pillow image as PNG bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def multipart(data, boundary="benchmark-boundary"):
+    """A one-file multipart/form-data body (field `file`) and its Content-Type."""
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def post_upload(base_url, data, timeout=60):
+    """POST one image to /upload; the decoded JSON answer."""
+    body, content_type = multipart(data)
+    request = urllib.request.Request(base_url + "/upload", data=body, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+# --- The server under test ------------------------------------------------------------------------------
+
+class Gunicorn:
+    """gunicorn with gunicorn.conf.py on a free loopback port, started and stopped by `with`."""
+
+    def __init__(self, app, args, log_dir):
+        """Remember what to start; nothing runs yet."""
+        from tests.conftest import free_port  # Late: it imports numpy, which must see the thread settings first.
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = pathlib.Path(log_dir) / f"gunicorn-{self.port}.log"
+        overrides = []
+        if args.workers:
+            overrides += ["--workers", str(args.workers)]
+        if args.worker_class:
+            overrides += ["--worker-class", args.worker_class]
+        if args.threads:
+            overrides += ["--threads", str(args.threads)]
+        # No control socket: its default path is shared by every gunicorn of this user, and a second
+        # server would take it over from one someone else is running.
+        self.command = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "--bind", f"127.0.0.1:{self.port}",
+                        "--no-control-socket", *overrides, app]
+
+    def __enter__(self):
+        """Start gunicorn; wait for the workers to boot."""
+        self._log = open(self.log_path, "w")
+        self.launched = time.perf_counter()
+        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        return self
+
+    def first_answer(self, data, timeout=120):
+        """Seconds from launching gunicorn to the first successful /upload answer, and that answer."""
+        deadline = self.launched + timeout
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                answer = post_upload(self.base_url, data, timeout=timeout)
+                return time.perf_counter() - self.launched, answer
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.02)  # Not listening yet; a bound socket instead queues us until a worker is up.
+        raise RuntimeError(f"no answer after {timeout} s:\n{self.log_tail()}")
+
+    def workers(self):
+        """The worker processes' ids (the master's children)."""
+        pids = []
+        for entry in pathlib.Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                    pids.append(int(entry.name))
+        return sorted(pids)
+
+    def worker_class(self):
+        """The worker class gunicorn says it uses."""
+        found = re.search(r"Using worker: (\S+)", self.log_path.read_text())
+        return found.group(1) if found else "?"
+
+    def log_tail(self, lines=20):
+        """The end of gunicorn's log, for error messages."""
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+    def __exit__(self, *exc):
+        """SIGTERM, as a process manager stops it, then wait for the graceful shutdown."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+def resident_mib(pid):
+    """A process's resident memory (VmRSS) in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def thread_count(pid):
+    """How many threads a process runs."""
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+# --- wrk ------------------------------------------------------------------------------------------------
+
+def require_wrk():
+    """The wrk executable, or a clear way out."""
+    path = shutil.which("wrk")
+    if not path:
+        sys.exit("error: wrk is not installed; install it with `apt-get install wrk` (Debian/Ubuntu) and rerun.")
+    return path
+
+
+def run_wrk(wrk, base_url, script, connections, duration):
+    """One closed-loop wrk run; its summary as a dict."""
+    # One wrk thread: it drives thousands of requests/s, and a second would take CPU from the server.
+    command = [wrk, "-t1", f"-c{connections}", f"-d{round(duration)}s", "--timeout", "10s", "-s", str(script),
+               base_url + "/upload"]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60).stdout
+    found = re.search(r"^WRK_JSON (.*)$", output, re.MULTILINE)
+    if not found:
+        raise RuntimeError(f"wrk gave no summary:\n{output}")
+    result = json.loads(found.group(1))
+    result["connections"] = connections
+    result["requests_per_s"] = result["requests"] / result["duration_s"]
+    result["socket_errors"] = result["connect"] + result["read"] + result["write"] + result["timeout"]
+    result["non_2xx"] = result["status"]
+    return result
+
+
+def load_server(app, name, images, args, wrk, scratch):
+    """Start `app` under gunicorn, time start-up, run wrk over images x connections, note memory."""
+    with Gunicorn(app, args, scratch) as server:
+        startup_s, answer = server.first_answer(images["canvas"])
+        if answer != "7":
+            raise RuntimeError(f"{name} answered {answer!r} for the canvas 7; the benchmark images are wrong")
+        scripts = {}
+        for image_name in args.images:
+            image_path = pathlib.Path(scratch) / f"{image_name}.png"
+            image_path.write_bytes(images[image_name])
+            scripts[image_name] = pathlib.Path(scratch) / f"{image_name}.lua"
+            scripts[image_name].write_text(WRK_SCRIPT % {"image": image_path})
+        # Warm-up: every worker has loaded its model and answered before anything is measured.
+        run_wrk(wrk, server.base_url, scripts[args.images[0]], max(args.connections), args.warm_up)
+        workers = server.workers()
+        memory = {"after_warm_up": [resident_mib(pid) for pid in workers]}
+        runs = []
+        for image_name in args.images:
+            for connections in args.connections:
+                result = run_wrk(wrk, server.base_url, scripts[image_name], connections, args.duration)
+                runs.append({"app": name, "image": image_name, **result})
+                print(f"  {name:8s} {image_name:8s} c={connections:<3d} {result['requests_per_s']:8.1f} req/s  "
+                      f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
+                      f"errors {result['non_2xx'] + result['socket_errors']}", file=sys.stderr)
+        memory["after_load"] = [resident_mib(pid) for pid in workers]
+        return {"app": name, "startup_s": startup_s, "workers": len(workers), "worker_class": server.worker_class(),
+                "threads_per_worker": [thread_count(pid) for pid in workers], "memory_mib": memory, "runs": runs}
+
+
+# --- In-process stage timings ---------------------------------------------------------------------------
+
+def time_stages(images, repeats):
+    """Median and p99 ms of decode, normalise, predict and the whole test-client request, per image."""
+    from digits import classifier, decoding, preparation, service
+
+    app = service.create_app({"TESTING": True})
+    model = classifier.get(app)
+    client = app.test_client()
+    results = {}
+    for image_name, data in images.items():
+        gray = decoding.decode_grayscale(data)
+        digit = preparation.normalize_digit(gray)
+
+        def request(data=data):
+            response = client.post("/upload", data={"file": (io.BytesIO(data), "digit.png")})
+            if response.status_code != 200:
+                raise RuntimeError(f"the test client got {response.status_code}: {response.data[:200]!r}")
+
+        stages = {
+            "decode_grayscale": lambda data=data: decoding.decode_grayscale(data),
+            "normalize_digit": lambda gray=gray: preparation.normalize_digit(gray),
+            "Classifier.predict (1 image)": lambda digit=digit: model.predict(digit[None]),
+            "whole request (test client)": request,
+        }
+        results[image_name] = {stage: _time(function, repeats) for stage, function in stages.items()}
+    return results
+
+
+def _time(function, repeats):
+    """Median and 99th percentile of `repeats` calls, in ms, after a few unmeasured ones."""
+    for _ in range(max(5, repeats // 20)):
+        function()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return {"median_ms": statistics.median(samples), "p99_ms": samples[min(len(samples) - 1, int(0.99 * len(samples)))]}
+
+
+# --- Conditions and report ------------------------------------------------------------------------------
+
+def cpu_busy(seconds=1.0):
+    """The share of all cores busy over `seconds`, from /proc/stat: other load spoils the numbers."""
+    def sample():
+        values = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    total_before, idle_before = sample()
+    time.sleep(seconds)
+    total_after, idle_after = sample()
+    return 1 - (idle_after - idle_before) / max(1, total_after - total_before)
+
+
+def conditions(args):
+    """Machine, software and settings of this run."""
+    import gunicorn
+    import numpy
+    import tensorflow
+
+    cpu_model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    memory_kib = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
+    return {
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": f"{len(os.sched_getaffinity(0))} cores, {cpu_model}",
+        "memory_gib": round(memory_kib / 2**20, 1),
+        "python": platform.python_version(),
+        "versions": {"gunicorn": gunicorn.__version__, "tensorflow": tensorflow.__version__, "numpy": numpy.__version__},
+        "thread_env": {name: os.environ.get(name) for name in
+                       ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+        "duration_s": args.duration, "label": args.label, "overrides": {
+            "workers": args.workers, "worker_class": args.worker_class, "threads": args.threads, "env": args.env},
+    }
+
+
+def markdown(report):
+    """The report as Markdown tables."""
+    c = report["conditions"]
+    servers = {server["app"]: server for server in report["servers"]}
+    digits = servers.get("digits") or next(iter(servers.values()))
+    lines = [f"## Load benchmark {c['label']}".rstrip(), "",
+             f"{c['time']}; {c['cpu']}, {c['memory_gib']} GiB; Python {c['python']}, "
+             f"gunicorn {c['versions']['gunicorn']}, TensorFlow {c['versions']['tensorflow']}; "
+             f"{digits['workers']} {digits['worker_class']} workers"
+             f"{' x ' + str(c['overrides']['threads']) + ' threads' if c['overrides']['threads'] else ''} "
+             f"(OS threads per worker process: {digits['threads_per_worker']}); "
+             f"thread variables {c['thread_env']}; wrk -t1, {c['duration_s']:g} s per row, closed loop; "
+             f"CPU busy before the run: {report['cpu_busy_before']:.0%}, after: {report['cpu_busy_after']:.0%}.", "",
+             "| image | app | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | share of ceiling |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+    ceiling = {(run["image"], run["connections"]): run["requests_per_s"]
+               for run in servers.get("constant", {"runs": []})["runs"]}
+    for server in report["servers"]:
+        for run in server["runs"]:
+            top = ceiling.get((run["image"], run["connections"]))
+            share = f"{run['requests_per_s'] / top:.0%}" if top and server["app"] != "constant" else ""
+            lines.append(f"| {run['image']} | {server['app']} | {run['connections']} | {run['requests_per_s']:.1f} | "
+                         f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['non_2xx']} | {run['socket_errors']} | {share} |")
+    lines += ["", "| app | start-up to first answer | RSS per worker after warm-up (MiB) | after the load (MiB) |",
+              "|---|--:|--:|--:|"]
+    for server in report["servers"]:
+        memory = server["memory_mib"]
+        lines.append(f"| {server['app']} | {server['startup_s']:.2f} s | "
+                     f"{', '.join(f'{m:.0f}' for m in memory['after_warm_up'])} | "
+                     f"{', '.join(f'{m:.0f}' for m in memory['after_load'])} |")
+    if report.get("stages"):
+        lines += ["", f"In-process, one image at a time, {report['stage_repeats']} repeats:", "",
+                  "| image | stage | median ms | p99 ms |", "|---|---|--:|--:|"]
+        for image_name, stages in report["stages"].items():
+            for stage, timing in stages.items():
+                lines.append(f"| {image_name} | {stage} | {timing['median_ms']:.3f} | {timing['p99_ms']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Measure, print the Markdown report, save the JSON."""
+    args = parse_args(argv)
+    args.duration = args.duration or (3 if args.quick else 10)
+    args.warm_up = 1 if args.quick else 3
+    wrk = require_wrk()
+    for assignment in args.env:
+        name, _, value = assignment.partition("=")
+        os.environ[name] = value
+    # The production environment (one thread per pool, ...) for this process too, before numpy and
+    # TensorFlow load, so the in-process timings see what a worker sees; --env values win (setdefault).
+    runpy.run_path(str(CONFIG))
+    images = {"canvas": canvas_png(), "mnist28": mnist_png()}
+    report = {"conditions": conditions(args), "cpu_busy_before": cpu_busy(), "servers": []}
+    if report["cpu_busy_before"] > 0.1:
+        print(f"warning: the CPUs are {report['cpu_busy_before']:.0%} busy before the run; numbers will be low",
+              file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="digits-load-") as scratch:
+        report["servers"].append(load_server(DIGITS_APP, "digits", images, args, wrk, scratch))
+        if not args.skip_constant:
+            report["servers"].append(load_server(CONSTANT_APP, "constant", images, args, wrk, scratch))
+    if not args.skip_stages:
+        report["stage_repeats"] = 100 if args.quick else 500
+        report["stages"] = time_stages({name: images[name] for name in args.images}, report["stage_repeats"])
+    report["cpu_busy_after"] = cpu_busy()
+    print(markdown(report))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"load-{stamp}{'-' + args.label if args.label else ''}.json"
+    path.write_text(json.dumps(report, indent=1))
+    print(f"\nJSON: {path.relative_to(PROJECT_ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
