@@ -13,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from digits import exceptions
 
 DEFAULT_MAX_PIXELS = 25_000_000  # 25 megapixels: a phone photo; a decompression bomb is far beyond it.
-WORKING_SIDE = 512  # Larger images are shrunk to this before the search for ink: enough for a pen stroke.
+WORKING_SIDE = 256  # Larger images are shrunk to this first: the digit ends as 20x20, and thin strokes are redrawn.
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _INTEGER_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -72,8 +72,11 @@ def _to_luminance(image, working_side):
     if image.mode in _INTEGER_MODES or image.mode == "F":
         return _shrink_array(_wide_range_to_unit(image), working_side)
     has_alpha = image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
-    image = image.convert("RGBA" if has_alpha else "L")
-    image = _shrink(image, working_side)
+    if has_alpha:
+        image = image.convert("RGBA")
+        # A browser canvas is RGBA but opaque: skip the per-pixel blending, the common case.
+        has_alpha = image.getchannel("A").getextrema()[0] < 255
+    image = _shrink(image.convert("RGBA" if has_alpha else "L"), working_side)
     if not has_alpha:
         return np.asarray(image, dtype=np.float32) / 255.0
     luminance = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
@@ -87,8 +90,6 @@ def _flatten_alpha(luminance, alpha):
     A transparent PNG with black strokes has black (often invisible) pixels everywhere; laid on black it
     would show nothing, so the background is chosen opposite to what the opaque pixels look like.
     """
-    if alpha.min() >= 1.0:
-        return luminance
     visible = alpha > 0.5
     strokes_are_dark = visible.any() and float(luminance[visible].mean()) < 0.5
     background = 1.0 if strokes_are_dark else 0.0

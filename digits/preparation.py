@@ -18,6 +18,7 @@ PIXEL_MAX = 255.0  # MNIST's uint8 pixels divided by this give the model's 0..1 
 
 INK_THRESHOLD = 0.35  # After contrast stretching, ink is near 1; a pixel above this belongs to a stroke.
 MIN_CONTRAST = 0.08  # Weaker than this above the background is paper texture or noise, not ink.
+BACKGROUND_SAMPLES = 1024  # Pixels sampled on a grid to fit the background; plenty for a quadratic.
 NOISE_SIGMAS = 3.0  # Background noise up to this many standard deviations is set to black.
 SPECK_FRACTION = 0.02  # Blobs under 2% of the digit's largest stroke are specks.
 NEAR_FRACTION = 0.6  # Parts of a digit lie within 60% of its size from the rest of it.
@@ -64,10 +65,9 @@ def ink_positive(gray):
 def flatten_background(ink):
     """Subtract a smooth background (uneven lighting, tinted paper), drop noise, stretch ink to 1."""
     background, noise = _fit_background(ink)
-    # In place: the same float32 operations in the same order, without a fresh image-sized array each.
-    residual = np.subtract(ink, background, out=background)
-    residual -= NOISE_SIGMAS * noise
-    peak = float(ndimage.uniform_filter(residual, size=3).max()) if min(ink.shape) >= 3 else float(residual.max())
+    residual = ink - background
+    residual -= NOISE_SIGMAS * noise  # In place here and below: the same operations, no image-sized copies.
+    peak = float(_block_mean(residual).max())  # Averaged: a single hot pixel is not ink.
     if peak < MIN_CONTRAST:
         raise exceptions.NoDigitFound("No digit found: the image is blank or has too little contrast.")
     strong = residual[residual >= 0.5 * peak]
@@ -78,7 +78,7 @@ def flatten_background(ink):
 def _fit_background(ink):
     """Fit a quadratic surface to the background pixels; return it and the noise around it."""
     height, width = ink.shape
-    step = max(1, int(np.sqrt(height * width / 4096)))  # About 4,096 samples whatever the size.
+    step = max(1, int(np.sqrt(height * width / BACKGROUND_SAMPLES)))
     samples = ink[::step, ::step]
     rows, cols = np.mgrid[0 : height : step, 0 : width : step]
     y = rows.ravel() / max(1, height - 1) * 2 - 1
@@ -86,6 +86,8 @@ def _fit_background(ink):
     design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
     values = samples.ravel().astype(np.float64)
     chosen = values <= np.median(values)  # Ink is a minority of pixels; start from the darker half.
+    if np.ptp(values[chosen]) == 0:  # A flat background (a canvas, a clean scan): nothing to fit.
+        return np.float32(values[chosen][0]), 0.0
     noise = 0.0
     for _ in range(3):
         coefficients = np.linalg.lstsq(design[chosen], values[chosen], rcond=None)[0]
@@ -125,7 +127,9 @@ def digit_mask(ink):
                 kept.add(i)
                 box = _union(box, _box(boxes[i]))
                 grew = True
-    return np.isin(labels, np.fromiter(kept, dtype=np.int64) + 1)
+    keep = np.zeros(count + 1, dtype=bool)  # A lookup table by label: one pass over the image.
+    keep[np.fromiter(kept, dtype=np.int64) + 1] = True
+    return keep[labels]
 
 
 def _is_edge_line(box, area, shape):

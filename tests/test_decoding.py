@@ -95,6 +95,6 @@ def test_a_bomb_is_refused_before_its_pixels_are_decoded(bomb, monkeypatch):
     assert decoded == []
 
 
-@pytest.mark.parametrize("size", [(1, 1), (1, 300), (300, 1)])
+@pytest.mark.parametrize("size", [(1, 1), (1, 200), (200, 1)])
 def test_degenerate_sizes_decode(size):
     assert luminance_of(images.encode(Image.new("L", size, 255))).shape == (size[1], size[0])
