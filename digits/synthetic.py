@@ -41,8 +41,10 @@ def canvas_drawing(digit, rng):
 
 def paper_photo(digit, rng):
     """A phone photo of pen on paper: tinted paper, uneven light, noise, blur, JPEG, maybe ruled or rotated."""
-    width, height = (640, 480) if rng.random() < 0.5 else (480, 640)
-    digit_height = rng.uniform(0.25, 0.7) * min(width, height)
+    width, height = [(640, 480), (1024, 768), (1600, 1200)][int(rng.integers(3))]
+    if rng.random() < 0.5:
+        width, height = height, width
+    digit_height = rng.uniform(0.15, 0.7) * min(width, height)
     strokes = stroke_mask(digit, height=digit_height, pen_width=digit_height * rng.uniform(0.05, 0.11))
     ink_mask = _place_randomly(strokes, (height, width), rng)
     yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
