@@ -4,6 +4,7 @@ For production use gunicorn with gunicorn.conf.py (see the README).
 """
 
 import argparse
+import functools
 import os
 import sys
 
@@ -30,6 +31,21 @@ def main(argv=None):
         sys.exit(f"error: cannot start: {error}")
     # Debug mode stays off: it would run a code-executing debugger on errors.
     app.run(host=args.host, port=args.port, debug=False, threaded=True)
+
+
+@functools.cache
+def _wsgi_app():
+    """The app, built once, on first use."""
+    from digits import service
+
+    return service.create_app()
+
+
+def __getattr__(name):
+    """`gunicorn app:app` works too: the app (and its model) is built when a worker first asks for it."""
+    if name == "app":
+        return _wsgi_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

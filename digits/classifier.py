@@ -18,8 +18,8 @@ class ModelLoadError(Exception):
 class Classifier:
     """Probabilities of the ten digits for batches of prepared 28x28 images."""
 
-    def __init__(self, model_path):
-        """Load and check the model at model_path, and compile its forward pass."""
+    def __init__(self, model_path, threads=None):
+        """Load and check the model at model_path, and compile its forward pass on `threads` threads."""
         self.path = pathlib.Path(model_path).resolve()
         if not self.path.is_file():
             raise ModelLoadError(f"model file not found: {self.path}")
@@ -27,6 +27,9 @@ class Classifier:
         import tensorflow as tf
 
         from digits import training
+
+        if threads:
+            _limit_threads(tf, threads)
 
         try:
             model = keras.saving.load_model(self.path, compile=False)
@@ -71,6 +74,15 @@ class Classifier:
         }
 
 
+def _limit_threads(tf, threads):
+    """One image takes a fraction of a millisecond: more threads per worker only fight the other workers."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # TensorFlow already started in this process (a test that trained first): keep its pools.
+
+
 def _check_shapes(model, path):
     """Accept a model reading 28x28 pixels (as (28, 28, 1), (28, 28) or 784) and giving 10 outputs."""
     input_shape = tuple(model.input_shape[1:])
@@ -84,8 +96,8 @@ def _check_shapes(model, path):
 
 
 def init_app(app):
-    """Load the model named by MODEL_PATH onto the app, warmed up unless WARM_UP is false."""
-    classifier = Classifier(app.config["MODEL_PATH"])
+    """Load the model named by MODEL_PATH onto the app (TF_THREADS threads), warmed up unless WARM_UP is false."""
+    classifier = Classifier(app.config["MODEL_PATH"], threads=app.config["TF_THREADS"])
     if app.config["WARM_UP"]:
         classifier.warm_up()
     app.extensions[EXTENSION_KEY] = classifier

@@ -12,6 +12,7 @@ DEFAULTS = {
     "MAX_FILES": 16,
     "CORS_ORIGINS": "*",  # As the original: the Angular client runs on another origin (localhost:4200).
     "WARM_UP": True,
+    "TF_THREADS": 1,  # TensorFlow threads per process: each server worker is one process on one core.
     "ACCESS_LOG": True,  # One JSON line per request on stderr.
 }
 

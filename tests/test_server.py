@@ -104,3 +104,14 @@ def test_wrong_shaped_model_stops_start_up(tmp_path):
     result = start_with_model(wrong)
     last_line = result.stderr.strip().splitlines()[-1]
     assert result.returncode != 0 and "a model from 784 pixels (28x28) to 10 digits is needed" in last_line
+
+
+def test_app_py_also_serves_as_gunicorns_app_colon_app(monkeypatch):
+    import importlib
+
+    monkeypatch.setenv("MNIST_ACCESS_LOG", "false")
+    module = importlib.import_module("app")
+    assert "app" not in vars(module)  # Importing builds nothing; the app is made on first use ...
+    wsgi = module.app
+    assert wsgi is module.app  # ... once.
+    assert wsgi.test_client().get("/ready").get_json() == {"ready": True}
