@@ -1,4 +1,4 @@
-"""Operations: Prometheus metrics at /metrics and one JSON log line per request.
+"""Operations: Prometheus metrics at /metrics, and logs as JSON lines (one per request, one per error).
 
 Under gunicorn each worker is a process; with PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py sets it)
 the workers share their counters through files there, and /metrics adds them up.
@@ -60,22 +60,36 @@ def _observe(response):
     endpoint = rule.rule if rule else "unmatched"  # Never the raw path: it would let clients create labels.
     REQUESTS.labels(method=flask.request.method, endpoint=endpoint, status=str(response.status_code)).inc()
     LATENCY.labels(endpoint=endpoint).observe(seconds)
-    access_log.info(json.dumps({
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "method": flask.request.method,
-        "path": flask.request.path[:200], "status": response.status_code, "ms": round(seconds * 1000, 2),
-        "bytes": response.calculate_content_length(), "remote": flask.request.remote_addr,
-    }))
+    access_log.info("request", extra={"fields": {
+        "method": flask.request.method, "path": flask.request.path[:200], "status": response.status_code,
+        "ms": round(seconds * 1000, 2), "bytes": response.calculate_content_length(),
+        "remote": flask.request.remote_addr,
+    }})
     return response
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the request's fields, any traceback."""
+
+    def format(self, record):
+        """The record as a JSON line."""
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage(), **getattr(record, "fields", {})}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
 def init_app(app):
-    """Register /metrics, the timing hooks and, if ACCESS_LOG is on, the JSON access log on stderr."""
+    """Register /metrics and the timing hooks; log JSON lines on stderr (requests only if ACCESS_LOG)."""
     app.register_blueprint(blueprint)
     app.before_request(_start_timer)
     app.after_request(_observe)
-    if app.config["ACCESS_LOG"] and not access_log.handlers:
+    logger = logging.getLogger("digits")  # Parent of digits.access and of the error log in digits.errors.
+    if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access_log.addHandler(handler)
-        access_log.setLevel(logging.INFO)
-        access_log.propagate = False
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    access_log.disabled = not app.config["ACCESS_LOG"]

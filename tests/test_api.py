@@ -156,3 +156,16 @@ def test_model_exposes_its_training_record(client):
     training = client.get("/model").get_json()["training"]
     assert training["test_accuracy"] > 0.9
     assert len(training["data_sha256"]) == 64 and "settings" in training and "versions" in training
+
+
+def test_an_unexpected_error_is_a_json_500(app):
+    from digits import service
+
+    broken = service.create_app({"TESTING": False, "MODEL_PATH": app.config["MODEL_PATH"], "WARM_UP": False,
+                                 "ACCESS_LOG": False})
+
+    @broken.get("/boom")
+    def boom():
+        raise RuntimeError("a bug of ours")
+
+    assert error_of(broken.test_client().get("/boom")) == (500, "internal_error")
