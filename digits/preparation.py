@@ -97,8 +97,7 @@ def _fit_background(ink):
     yy = (np.arange(height, dtype=np.float32) / max(1, height - 1) * 2 - 1)[:, None]
     xx = (np.arange(width, dtype=np.float32) / max(1, width - 1) * 2 - 1)[None, :]
     c = coefficients.astype(np.float32)
-    # Summed in place, term by term in the order of c0 + c1*x + c2*y + c3*x*x + c4*x*y + c5*y*y: the same
-    # float32 result without an image-sized temporary per term.
+    # Summed term by term, in place: no image-sized temporary per term.
     surface = c[0] + c[1] * xx + c[2] * yy
     surface += c[3] * xx * xx
     surface += c[4] * xx * yy
@@ -231,9 +230,5 @@ def _block_mean(gray):
     height, width = (gray.shape[0] // 2) * 2, (gray.shape[1] // 2) * 2
     if height == 0 or width == 0:
         return gray
-    if gray.flags.c_contiguous and width >= 4:
-        # numpy's mean below adds each block as (a + b) + (c + d) for such an array (checked on thousands of
-        # shapes; narrower or other layouts change its order), so four strided views give the same bits, 15x faster.
-        top, bottom = gray[0:height:2], gray[1:height:2]
-        return ((top[:, 0:width:2] + top[:, 1:width:2]) + (bottom[:, 0:width:2] + bottom[:, 1:width:2])) / 4
-    return gray[:height, :width].reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+    top, bottom = gray[0:height:2], gray[1:height:2]  # Strided views: no reshaped copy.
+    return (top[:, 0:width:2] + top[:, 1:width:2] + bottom[:, 0:width:2] + bottom[:, 1:width:2]) / 4
