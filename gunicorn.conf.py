@@ -67,6 +67,10 @@ graceful_timeout = 20
 # recycling would only cost a 3-second model load now and then.
 max_requests = 0
 
+# No runtime control socket: its default path is shared by every gunicorn of the same user, so a second
+# server (a benchmark, a test) would take it over from this one; nothing here uses gunicornc.
+control_socket_disable = True
+
 # The heartbeat file in memory, not on a possibly slow container disk (gunicorn's own advice).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 

@@ -153,10 +153,8 @@ class Gunicorn:
             overrides += ["--worker-class", args.worker_class]
         if args.threads:
             overrides += ["--threads", str(args.threads)]
-        # No control socket: its default path is shared by every gunicorn of this user, and a second
-        # server would take it over from one someone else is running.
         self.command = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "--bind", f"127.0.0.1:{self.port}",
-                        "--no-control-socket", *overrides, app]
+                        *overrides, app]
 
     def __enter__(self):
         """Start gunicorn; wait for the workers to boot."""
