@@ -10,7 +10,6 @@ bounded: it stops by itself after --duration seconds. tests/test_production.py r
 import argparse
 import collections
 import dataclasses
-import os
 import pathlib
 import random
 import statistics
@@ -21,6 +20,7 @@ import time
 import types
 
 import requests
+from PIL import Image
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
@@ -42,7 +42,7 @@ def request_mix():
             ("canvas uploads", post("/uploads", canvas))]
     bad = [("empty", post("/upload", b"")), ("text", post("/upload", b"hello" * 50, "a.txt")),
            ("truncated", post("/upload", canvas[:300])), ("bomb", post("/upload", images.png_bomb(13000, 13000))),
-           ("no ink", post("/predict", images.encode(images.Image.new("L", (200, 200), 255)))),
+           ("no ink", post("/predict", images.encode(Image.new("L", (200, 200), 255)))),
            ("no file", lambda session, url: session.post(url + "/upload", data={"x": "1"}, timeout=30)),
            ("wrong path", lambda session, url: session.get(url + "/nothing/here", timeout=30))]
     return good, bad
@@ -169,5 +169,4 @@ def main():
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     main()

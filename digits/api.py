@@ -8,7 +8,7 @@ import flask
 import numpy as np
 from PIL import Image
 
-from digits import classifier, errors, monitoring, preparation
+from digits import classifier, errors, exceptions, monitoring, preparation
 
 blueprint = flask.Blueprint("api", __name__)
 OPENAPI_PATH = pathlib.Path(__file__).with_name("openapi.json")
@@ -80,7 +80,7 @@ def _prepare(files):
     for index, file in enumerate(files):
         try:
             digits.append(preparation.prepare_upload(file.read(), max_pixels=max_pixels))
-        except preparation.exceptions.DigitInputError as error:
+        except exceptions.DigitInputError as error:
             if len(files) > 1:
                 error.args = (f"File {index + 1} of {len(files)}: {error}",)
             raise

@@ -28,7 +28,6 @@ def decode_grayscale(data, max_pixels=DEFAULT_MAX_PIXELS, working_side=WORKING_S
         if image.format == "JPEG":
             # Decode at 1/2, 1/4 or 1/8 scale when that still leaves working_side pixels: much less work.
             image.draft("L" if image.mode in {"L", "RGB"} else image.mode, (working_side, working_side))
-        _refuse_too_many_pixels(image.size, max_pixels)
         image.load()
         image = ImageOps.exif_transpose(image) or image
         return _to_luminance(image, working_side)

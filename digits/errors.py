@@ -14,11 +14,17 @@ log = logging.getLogger(__name__)
 class TooManyFiles(http.RequestEntityTooLarge):
     """More `file` fields in one request than MAX_FILES."""
 
-    code = 413
+    error_code = "too_many_files"
 
 
 class MissingFile(http.BadRequest):
     """The request carries no multipart field named `file`."""
+
+    error_code = "missing_file"
+
+
+# Werkzeug's own errors whose generic name would say less than ours.
+_WERKZEUG_CODES = {http.RequestEntityTooLarge: "file_too_large"}  # From MAX_CONTENT_LENGTH.
 
 
 def error_response(status, code, message, headers=None):
@@ -33,13 +39,7 @@ def error_response(status, code, message, headers=None):
 
 def _http_error(error):
     """Werkzeug's HTTP errors (404, 405, 413 from MAX_CONTENT_LENGTH, ...) as JSON."""
-    code = _snake_case(error.name)
-    if isinstance(error, TooManyFiles):
-        code = "too_many_files"
-    elif isinstance(error, MissingFile):
-        code = "missing_file"
-    elif isinstance(error, http.RequestEntityTooLarge):
-        code = "file_too_large"
+    code = getattr(error, "error_code", None) or _WERKZEUG_CODES.get(type(error)) or _snake_case(error.name)
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     return error_response(error.code, code, error.description, headers)
 

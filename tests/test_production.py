@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from benchmarks import soak
-from benchmarks.load import Gunicorn, canvas_png
+from benchmarks.load import Gunicorn, canvas_png, multipart
 
 CANVAS = canvas_png()
 
@@ -58,8 +58,7 @@ def test_a_killed_worker_is_replaced_and_the_service_keeps_answering(gunicorn):
 
 def slow_body(boundary, data, pieces=5, pause=0.3):
     """A multipart body sent in pieces, so the request is still in flight when the server is told to stop."""
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"canvas.png\"\r\n\r\n"
-            .encode() + data + f"\r\n--{boundary}--\r\n".encode())
+    body, _ = multipart(data, boundary)
     step = len(body) // pieces + 1
     for start in range(0, len(body), step):
         yield body[start : start + step]
