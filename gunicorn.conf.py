@@ -1,26 +1,17 @@
-"""Production settings: `gunicorn -c gunicorn.conf.py 'digits.service:create_app()'`.
+"""Production settings: `gunicorn -c gunicorn.conf.py 'digits.serving:create_app()'`.
 
-The numbers in the comments come from benchmarks/load.py on a quiet 2-core machine (AMD EPYC, 24 GiB),
-POST /upload of the 400x400 canvas PNG at 8 connections unless said otherwise. Command-line flags
-(--bind, --workers, ...) and GUNICORN_CMD_ARGS override this file.
+Each setting says why; the measurements behind them are in the README's Speed section and in the dated
+results of `python3 -m benchmarks.load`. Command-line flags (--bind, --workers, ...) and GUNICORN_CMD_ARGS
+override this file.
 """
 
 import os
 import shutil
+import sys
 import tempfile
 
-# One thread per pool in each worker, set here, before a worker imports numpy or TensorFlow (both read
-# these variables once, as they load). The workers already fill the cores; threads inside them only fight
-# over the same cores. Measured: with the libraries' defaults, 80 requests/s instead of 241-285 (OpenBLAS's
-# spinning threads make the preparation's small lstsq 5-20x slower); TensorFlow honours the variables
-# (a 256-image batch uses 1.0 core instead of 1.8) and answers one image faster with one thread (0.52 ms,
-# not 0.77). One worker with two TensorFlow threads instead of two workers: 97 requests/s.
-for _variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                  "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
-
-# Access logs off unless asked for: MNIST_ACCESS_LOG=true turns on the app's JSON line per request (its cost
-# was within run-to-run noise), --access-logfile - gunicorn's own; a reverse proxy usually logs already.
+# Access logs off unless asked for: MNIST_ACCESS_LOG=true turns on the app's JSON line per request, and
+# --access-logfile - gunicorn's own; a reverse proxy usually logs already.
 os.environ.setdefault("MNIST_ACCESS_LOG", "false")
 
 
@@ -37,34 +28,30 @@ def _usable_cores():
     return cores
 
 
-# Loopback by default; MNIST_BIND=0.0.0.0:8000 (or --bind) when no reverse proxy sits on the same host.
+# Loopback by default; MNIST_BIND=0.0.0.0:8000 (or --bind) to listen on other interfaces.
 bind = [os.environ.get("MNIST_BIND", "127.0.0.1:8000")]
 
-# A request is CPU work under the GIL, so parallelism comes from processes: one per core (WEB_CONCURRENCY,
-# gunicorn's usual variable, overrides). Measured, requests/s for canvas / 28x28 PNGs: 1 worker 131 / 324,
-# 2 workers 241-285 / 493-695 (four runs), 3 workers 276 / 549, 4 workers 223 / 429 (and 6.5 s to start, not
-# 2.8). Each worker holds its own TensorFlow and model: 576 MiB resident.
+# A request is CPU work under the GIL, so parallelism comes from processes: one per usable core
+# (WEB_CONCURRENCY, gunicorn's usual variable, overrides). More workers than cores only queue on the cores.
 workers = int(os.environ.get("WEB_CONCURRENCY", _usable_cores()))
 
-# Sync workers: one request at a time per process, all a CPU-bound request can use. Measured, gthread with
-# 2 threads per worker: 257 requests/s, and 246 for 28x28 PNGs at 32 connections (sync: 573-717), with a
-# canvas p99 of 245 ms at 32 connections (sync: 122-137).
+# Sync workers: one request at a time per process, all a CPU-bound request can use; threads inside a
+# worker only contend for the GIL and the same core.
 worker_class = "sync"
 
 # The model loads in each worker after the fork, never in the master: TensorFlow's thread pools do not
-# survive fork(). Measured with --preload: every request hung until the timeout killed the worker.
+# survive fork().
 preload_app = False
 
-# A request takes milliseconds (a 16-megapixel PNG: 0.14 s); a worker silent for 30 s is stuck and is
-# replaced. A worker's start (TensorFlow and the model) takes about 3 s.
+# A request takes milliseconds; a worker silent for 30 s is stuck and is replaced.
 timeout = 30
 
-# On SIGTERM the workers stop accepting and finish the requests they hold (tested: uploads in flight at
-# the signal are answered); 20 s is ample, and inside a typical 30 s container stop grace period.
+# On SIGTERM the workers stop accepting and finish the requests they hold; 20 s is ample, and inside a
+# typical 30 s container stop grace period.
 graceful_timeout = 20
 
-# No max_requests: a worker's memory stays flat (575.7 MiB before, 576.1 after 55,000 requests), so
-# recycling would only cost a 3-second model load now and then.
+# No recycling: a worker's memory stays flat under load (benchmarks/soak.py checks it), so restarting
+# workers would only cost a model load now and then.
 max_requests = 0
 
 # No runtime control socket: its default path is shared by every gunicorn of the same user, so a second
@@ -78,10 +65,22 @@ _own_metrics_dir = None
 
 
 def on_starting(server):
-    """Give the workers a fresh shared folder for their Prometheus counters, so /metrics sums them all."""
+    """Refuse to start, in one line and with exit status 1, when the model file is missing or unreadable.
+
+    Checked here in the master, before any worker boots: a worker that fails to load it would make gunicorn
+    print every worker's traceback and exit 3.
+    """
     global _own_metrics_dir
+    from digits import model_file
+
+    try:
+        model_file.check(os.environ.get("MNIST_MODEL_PATH", model_file.DEFAULT_PATH))
+    except model_file.ModelLoadError as error:
+        print(f"error: cannot start: {error}", file=sys.stderr, flush=True)
+        os._exit(1)  # Not sys.exit: gunicorn would log the SystemExit with its traceback.
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # Set here in the master, once, so every worker (and a restarted one) inherits the same folder.
+        # A fresh shared folder for the workers' Prometheus counters, so /metrics sums them all. Set here in
+        # the master, once, so every worker (and a restarted one) inherits the same folder.
         _own_metrics_dir = tempfile.mkdtemp(prefix="digits-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
 

@@ -1,6 +1,6 @@
-"""Retrain the digit model: `python3 keras-mnist.py` (see --help). The code lives in digits/training.py."""
+"""Retrain the digit model: `python3 keras-mnist.py` (see --help). The code lives in digits/training/."""
 
-from digits import training
+from digits.training import trainer
 
 if __name__ == "__main__":
-    training.main()
+    trainer.main()

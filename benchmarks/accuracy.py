@@ -1,24 +1,21 @@
 """Accuracy of the whole service pipeline (decode, prepare, model) on MNIST's test set and on realistic uploads.
 
-    python3 benchmarks/accuracy.py [--model mnist-neural.h5] [--realistic 2000] [--seed 0]
+    python3 -m benchmarks.accuracy [--model mnist-neural.h5] [--realistic 2000] [--seed 0]
 
 MNIST's 10,000 test digits are sent as 28x28 PNGs; the realistic set is made from MNIST test digits by
-digits/synthetic.py (canvas drawings, paper photos, scans, transparent PNGs, tiny images, 28x28 PNGs).
+testsupport/synthetic.py (canvas drawings, paper photos, scans, transparent PNGs, tiny images, 28x28 PNGs).
 """
 
 import argparse
 import collections
-import io
-import pathlib
-import sys
 import time
 
 import numpy as np
-from PIL import Image
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-
-from digits import classifier, exceptions, mnist_data, preparation, synthetic  # noqa: E402
+from digits.imaging import exceptions, preparation
+from digits.serving import classifier
+from digits.training import mnist_data
+from testsupport import images, synthetic
 
 
 def read_all(classifier_, uploads):
@@ -37,13 +34,6 @@ def read_all(classifier_, uploads):
     return predictions
 
 
-def png(digit):
-    """A uint8 28x28 array as PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(digit).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def main():
     """Print accuracy on MNIST's test set and on the realistic set, by kind."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
@@ -58,7 +48,7 @@ def main():
 
     if not args.skip_mnist:
         started = time.monotonic()
-        predictions = read_all(model, [png(digit) for digit in mnist.x_test])
+        predictions = read_all(model, [images.png_bytes(digit) for digit in mnist.x_test])
         correct = sum(p == label for p, label in zip(predictions, mnist.y_test))
         print(f"MNIST test set as 28x28 PNGs: {correct / len(predictions):.2%} ({len(predictions) - correct} wrong, "
               f"{time.monotonic() - started:.0f} s)")

@@ -1,6 +1,6 @@
-"""Speed of the production stack: `python3 benchmarks/load.py` (2 to 3 minutes; `--quick`: about 1).
+"""Speed of the production stack: `python3 -m benchmarks.load` (2 to 3 minutes; `--quick`: about 1).
 
-    python3 benchmarks/load.py [--quick] [--workers N] [--worker-class sync|gthread] [--threads N] [--env K=V]
+    python3 -m benchmarks.load [--quick] [--workers N] [--worker-class sync|gthread] [--threads N] [--env K=V]
 
 Starts gunicorn with gunicorn.conf.py on a free loopback port, times start-up to the first answer, and drives
 POST /upload with wrk (a 400x400 canvas PNG and a 28x28 MNIST PNG, at 1, 8 and 32 connections). Then the
@@ -23,21 +23,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-from PIL import Image, ImageDraw
-
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+from digits import PROJECT_ROOT
+from testsupport import images as images_
+from testsupport import servers
+from testsupport.images import canvas_png
+from testsupport.servers import Gunicorn, resident_mib, thread_count
 
 CONFIG = PROJECT_ROOT / "gunicorn.conf.py"
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
-DIGITS_APP = "digits.service:create_app()"
+DIGITS_APP = servers.PRODUCTION_APP
 CONSTANT_APP = "benchmarks.constant_app:create_app()"
 CONNECTIONS = (1, 8, 32)
-CANVAS_STROKES = [[(130, 95), (280, 95), (175, 330)], [(150, 215), (250, 215)]]  # A crossed "7".
-PEN_WIDTH = 15  # The Angular client's pen.
 MNIST_TEST_INDEX = 0  # A 7, as the canvas.
 
 # wrk runs this per connection: a fresh multipart boundary per request, as browsers send (Werkzeug compiles
@@ -89,135 +86,27 @@ def parse_args(argv=None):
 
 # --- The two images -------------------------------------------------------------------------------------
 
-def canvas_png():
-    """What the Angular client sends: 400x400, black, a white digit drawn with 15 px round strokes."""
-    image = Image.new("L", (400, 400), 0)
-    draw = ImageDraw.Draw(image)
-    radius = PEN_WIDTH / 2
-    for stroke in CANVAS_STROKES:
-        draw.line(stroke, fill=255, width=PEN_WIDTH)
-        for x, y in stroke:  # Round caps and joints, as a canvas with lineCap = lineJoin = "round".
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    return _png(image)
-
-
 def mnist_png():
     """An MNIST test digit as the 28x28 grayscale PNG a script would send."""
-    from digits import mnist_data
+    from digits.training import mnist_data
 
     try:
         mnist = mnist_data.load_mnist(allow_download=False, log=lambda *args: None)
     except Exception as error:  # Any failure means the same: the local copy is missing.
-        sys.exit(f"error: MNIST is not cached locally ({error}); run `python3 -m digits.mnist_data` once.")
-    return _png(Image.fromarray(mnist.x_test[MNIST_TEST_INDEX]))
+        sys.exit(f"error: MNIST is not cached locally ({error}); run `python3 -m digits.training.mnist_data` once.")
+    return images_.png_bytes(mnist.x_test[MNIST_TEST_INDEX])
 
 
-def _png(image):
-    """A Pillow image as PNG bytes."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def multipart(data, boundary="benchmark-boundary"):
-    """A one-file multipart/form-data body (field `file`) and its Content-Type."""
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
-def post_upload(base_url, data, timeout=60):
-    """POST one image to /upload; the decoded JSON answer."""
-    body, content_type = multipart(data)
-    request = urllib.request.Request(base_url + "/upload", data=body, headers={"Content-Type": content_type})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-# --- The server under test ------------------------------------------------------------------------------
-
-class Gunicorn:
-    """gunicorn with gunicorn.conf.py on a free loopback port, started and stopped by `with`."""
-
-    def __init__(self, app, args, log_dir):
-        """Remember what to start; nothing runs yet."""
-        from tests.conftest import free_port  # Late: it imports numpy, which must see the thread settings first.
-
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = pathlib.Path(log_dir) / f"gunicorn-{self.port}.log"
-        overrides = []
-        if args.workers:
-            overrides += ["--workers", str(args.workers)]
-        if args.worker_class:
-            overrides += ["--worker-class", args.worker_class]
-        if args.threads:
-            overrides += ["--threads", str(args.threads)]
-        self.command = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "--bind", f"127.0.0.1:{self.port}",
-                        *overrides, app]
-
-    def __enter__(self):
-        """Start gunicorn; wait for the workers to boot."""
-        self._log = open(self.log_path, "w")
-        self.launched = time.perf_counter()
-        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT)
-        return self
-
-    def first_answer(self, data, timeout=120):
-        """Seconds from launching gunicorn to the first successful /upload answer, and that answer."""
-        deadline = self.launched + timeout
-        while time.perf_counter() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                answer = post_upload(self.base_url, data, timeout=timeout)
-                return time.perf_counter() - self.launched, answer
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.02)  # Not listening yet; a bound socket instead queues us until a worker is up.
-        raise RuntimeError(f"no answer after {timeout} s:\n{self.log_tail()}")
-
-    def workers(self):
-        """The worker processes' ids (the master's children)."""
-        pids = []
-        for entry in pathlib.Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
-                    pids.append(int(entry.name))
-        return sorted(pids)
-
-    def worker_class(self):
-        """The worker class gunicorn says it uses."""
-        found = re.search(r"Using worker: (\S+)", self.log_path.read_text())
-        return found.group(1) if found else "?"
-
-    def log_tail(self, lines=20):
-        """The end of gunicorn's log, for error messages."""
-        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
-
-    def __exit__(self, *exc):
-        """SIGTERM, as a process manager stops it, then wait for the graceful shutdown."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-
-def resident_mib(pid):
-    """A process's resident memory (VmRSS) in MiB."""
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
-
-
-def thread_count(pid):
-    """How many threads a process runs."""
-    return len(os.listdir(f"/proc/{pid}/task"))
+def gunicorn_overrides(args):
+    """The gunicorn flags this run sets instead of gunicorn.conf.py's."""
+    overrides = []
+    if args.workers:
+        overrides += ["--workers", str(args.workers)]
+    if args.worker_class:
+        overrides += ["--worker-class", args.worker_class]
+    if args.threads:
+        overrides += ["--threads", str(args.threads)]
+    return overrides
 
 
 # --- wrk ------------------------------------------------------------------------------------------------
@@ -249,7 +138,7 @@ def run_wrk(wrk, base_url, script, connections, duration):
 
 def load_server(app, name, images, args, wrk, scratch):
     """Start `app` under gunicorn, time start-up, run wrk over images x connections, note memory."""
-    with Gunicorn(app, args, scratch) as server:
+    with Gunicorn(app, log_dir=scratch, overrides=gunicorn_overrides(args)) as server:
         startup_s, answer = server.first_answer(images["canvas"])
         if answer != "7":
             raise RuntimeError(f"{name} answered {answer!r} for the canvas 7; the benchmark images are wrong")
@@ -280,7 +169,8 @@ def load_server(app, name, images, args, wrk, scratch):
 
 def time_stages(images, repeats):
     """Median and p99 ms of decode, normalise, predict and the whole test-client request, per image."""
-    from digits import classifier, decoding, preparation, service
+    from digits.imaging import decoding, preparation
+    from digits.serving import classifier, service
 
     app = service.create_app({"TESTING": True})
     model = classifier.get(app)
@@ -338,14 +228,16 @@ def conditions(args):
     import numpy
     import tensorflow
 
-    cpu_model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    with open("/proc/cpuinfo") as cpuinfo:
+        cpu_model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
     memory_kib = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
     return {
-        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpu": f"{len(os.sched_getaffinity(0))} cores, {cpu_model}",
         "memory_gib": round(memory_kib / 2**20, 1),
         "python": platform.python_version(),
-        "versions": {"gunicorn": gunicorn.__version__, "tensorflow": tensorflow.__version__, "numpy": numpy.__version__},
+        "versions": {"gunicorn": gunicorn.__version__, "tensorflow": tensorflow.__version__,
+                     "numpy": numpy.__version__},
         "thread_env": {name: os.environ.get(name) for name in
                        ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
         "duration_s": args.duration, "label": args.label, "overrides": {
@@ -375,7 +267,8 @@ def markdown(report):
             top = ceiling.get((run["image"], run["connections"]))
             share = f"{run['requests_per_s'] / top:.0%}" if top and server["app"] != "constant" else ""
             lines.append(f"| {run['image']} | {server['app']} | {run['connections']} | {run['requests_per_s']:.1f} | "
-                         f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['non_2xx']} | {run['socket_errors']} | {share} |")
+                         f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['non_2xx']} | "
+                         f"{run['socket_errors']} | {share} |")
     lines += ["", "| app | start-up to first answer | RSS per worker after warm-up (MiB) | after the load (MiB) |",
               "|---|--:|--:|--:|"]
     for server in report["servers"]:
@@ -419,7 +312,7 @@ def main(argv=None):
     report["cpu_busy_after"] = cpu_busy()
     print(markdown(report))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS_DIR / f"load-{stamp}{'-' + args.label if args.label else ''}.json"
     path.write_text(json.dumps(report, indent=1))
     print(f"\nJSON: {path.relative_to(PROJECT_ROOT)}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Load and soak test: many clients mixing good and bad requests against gunicorn, on loopback only.
 
-    python3 benchmarks/soak.py                      # the long form: 5 minutes, 16 clients
-    python3 benchmarks/soak.py --duration 20 --clients 8
+    python3 -m benchmarks.soak                      # the long form: 5 minutes, 16 clients
+    python3 -m benchmarks.soak --duration 20 --clients 8
 
 It fails (exit 1) on any 5xx, any dropped connection, or worker memory that keeps growing. The run is
 bounded: it stops by itself after --duration seconds. tests/test_production.py runs a short form in CI.
@@ -10,22 +10,19 @@ bounded: it stops by itself after --duration seconds. tests/test_production.py r
 import argparse
 import collections
 import dataclasses
-import pathlib
 import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import types
 
 import requests
 from PIL import Image
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-
-from benchmarks.load import Gunicorn, canvas_png, resident_mib  # noqa: E402
-from tests import images  # noqa: E402
+from testsupport import images
+from testsupport.images import canvas_png
+from testsupport.servers import Gunicorn, resident_mib
 
 GOOD_SHARE = 0.7  # Seven requests in ten are good images; the rest are the bad inputs users send.
 
@@ -157,8 +154,8 @@ def main():
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: gunicorn.conf.py)")
     args = parser.parse_args()
-    settings = types.SimpleNamespace(workers=args.workers, worker_class=None, threads=None)
-    with tempfile.TemporaryDirectory() as scratch, Gunicorn("digits.service:create_app()", settings, scratch) as server:
+    overrides = ["--workers", str(args.workers)] if args.workers else []
+    with tempfile.TemporaryDirectory() as scratch, Gunicorn(log_dir=scratch, overrides=overrides) as server:
         server.first_answer(canvas_png())
         report = soak(server, args.duration, args.clients)
     for key, value in report.items():

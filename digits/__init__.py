@@ -1,8 +1,11 @@
-"""Handwritten digit recognition: MNIST preparation, training and the web service."""
+"""Handwritten digit recognition.
 
-import os
+Three parts, each a subpackage, with one rule between them (checked in CI by import-linter, see
+pyproject.toml): `imaging` turns any upload into the 28x28 digit the model reads and imports nothing else
+of ours; `serving` (the web service) and `training` (the trainer) each stand on `imaging` and on
+`model_file`, and never on each other.
+"""
 
-# NumPy's OpenBLAS threads spin after each call and steal the cores from the other server workers, which
-# made the small least-squares fit in preparation 5 to 20 times slower under load. BLAS reads this once,
-# when NumPy loads, so it is set here, before any module of ours imports NumPy; an explicit value wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import pathlib
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent  # The checkout: model, data cache, reports.

@@ -1,25 +1,20 @@
-"""Shared fixtures: the app and its test client, MNIST, and a real server process on a free port."""
+"""Shared fixtures: the app and its test client, MNIST, and a real `python3 app.py` on a free port."""
 
-import contextlib
-import os
-import pathlib
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
-from digits import mnist_data, service
+from digits import PROJECT_ROOT, model_file
+from digits.serving import service
+from digits.training import mnist_data
+from testsupport import servers
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
-MODEL_PATH = PROJECT_ROOT / "mnist-neural.h5"
+MODEL_PATH = model_file.DEFAULT_PATH
 
 
 @pytest.fixture(scope="session")
 def app():
-    """One app for the session: loading TensorFlow and the model takes seconds."""
+    """One app for the session: loading the model takes a while."""
     return service.create_app({"TESTING": True, "MODEL_PATH": str(MODEL_PATH), "ACCESS_LOG": False})
 
 
@@ -31,57 +26,17 @@ def client(app):
 
 @pytest.fixture(scope="session")
 def mnist():
-    """MNIST from the local cache (`python3 -m digits.mnist_data` puts it there)."""
+    """MNIST from the local cache (`python3 -m digits.training.mnist_data` puts it there)."""
     return mnist_data.load_mnist(allow_download=False)
 
 
-def free_port():
-    """A port nobody listens on now (never a fixed 5000, which a developer may be using)."""
-    with contextlib.closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_server(command, port, ready_path="/ready", timeout=60, env=None):
-    """Start a server process, wait until ready_path answers 200, stop it afterwards."""
-    log = open(PROJECT_ROOT / "build" / f"server-{port}.log", "w") if (PROJECT_ROOT / "build").is_dir() \
-        else subprocess.DEVNULL
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                               env={**os.environ, **(env or {})})
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode} before it was ready")
-            try:
-                with urllib.request.urlopen(base_url + ready_path, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready after {timeout} s")
-            time.sleep(0.2)
-        yield base_url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if log is not subprocess.DEVNULL:
-            log.close()
-
-
 @pytest.fixture(scope="session")
-def live_server_process():
+def live_server_process(tmp_path_factory):
     """`python3 app.py` as users start it, on a free port: yields (base URL, process)."""
-    port = free_port()
-    command = [sys.executable, "app.py", "--port", str(port), "--model", str(MODEL_PATH)]
-    with running_server(command, port) as started:
+    port = servers.free_port()
+    command = [sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port), "--model", str(MODEL_PATH)]
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
+    with servers.running_server(command, port, log_path=log_path) as started:
         yield started
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests import images
+from testsupport import images
 
 CANVAS_SEVEN = images.encode(images.drawn_digit(images.SEVEN))
 CANVAS_ONE = images.encode(images.drawn_digit(images.ONE))
@@ -119,7 +119,7 @@ def test_cors_lets_the_angular_client_in(client):
 
 
 def test_cors_origins_are_configurable(app):
-    from digits import service
+    from digits.serving import service
 
     restricted = service.create_app({"TESTING": True, "MODEL_PATH": app.config["MODEL_PATH"],
                                      "CORS_ORIGINS": ["http://allowed.example"], "WARM_UP": False,
@@ -159,7 +159,7 @@ def test_model_exposes_its_training_record(client):
 
 
 def test_an_unexpected_error_is_a_json_500(app):
-    from digits import service
+    from digits.serving import service
 
     broken = service.create_app({"TESTING": False, "MODEL_PATH": app.config["MODEL_PATH"], "WARM_UP": False,
                                  "ACCESS_LOG": False})

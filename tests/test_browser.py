@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 
-from tests import images
+from testsupport import images
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 CHROMEDRIVER = pathlib.Path("/usr/bin/chromedriver")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from digits import decoding, exceptions
-from tests import images
+from digits.imaging import decoding, exceptions
+from testsupport import images
 
 
 def luminance_of(data):
@@ -28,7 +28,7 @@ def test_every_mode_becomes_unit_luminance(mode):
     original = images.drawn_digit(side=64, width=5)
     image = original.convert(mode)
     decoded = luminance_of(images.encode(image, "TIFF"))
-    assert 0.0 <= decoded.min() and decoded.max() <= 1.0
+    assert decoded.min() >= 0.0 and decoded.max() <= 1.0
     assert np.abs(decoded - np.asarray(original) / 255).mean() < 0.05
 
 

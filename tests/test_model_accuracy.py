@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from digits import classifier, preparation, synthetic
-from tests import images
-from tests.conftest import MODEL_PATH
+from digits.imaging import preparation
+from digits.model_file import DEFAULT_PATH as MODEL_PATH
+from digits.serving import classifier
+from testsupport import images, synthetic
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import hypothesis
 import pytest
 import schemathesis
 
-from digits import api
+from digits.serving import api
 
 SPEC = json.loads(api.OPENAPI_PATH.read_text())
 

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 from scipy import ndimage
 
-from digits import exceptions, preparation
-from tests import images
+from digits.imaging import exceptions, preparation
+from testsupport import images
 
 TOLERANCE = 0.06  # Mean absolute difference allowed between two preparations of the same digit.
 

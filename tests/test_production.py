@@ -4,13 +4,14 @@ import os
 import signal
 import threading
 import time
-import types
 
 import pytest
 import requests
 
 from benchmarks import soak
-from benchmarks.load import Gunicorn, canvas_png, multipart
+from testsupport.http import multipart
+from testsupport.images import canvas_png
+from testsupport.servers import Gunicorn
 
 CANVAS = canvas_png()
 
@@ -18,8 +19,7 @@ CANVAS = canvas_png()
 @pytest.fixture()
 def gunicorn(tmp_path):
     """gunicorn.conf.py with two workers on a free loopback port, answering."""
-    settings = types.SimpleNamespace(workers=2, worker_class=None, threads=None)
-    with Gunicorn("digits.service:create_app()", settings, tmp_path) as server:
+    with Gunicorn(log_dir=tmp_path, overrides=["--workers", "2"]) as server:
         server.first_answer(CANVAS)
         yield server
 

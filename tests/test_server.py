@@ -8,8 +8,9 @@ import pytest
 import requests
 from PIL import Image
 
-from tests import images
-from tests.conftest import MODEL_PATH, PROJECT_ROOT
+from digits import PROJECT_ROOT
+from digits.model_file import DEFAULT_PATH as MODEL_PATH
+from testsupport import images, servers
 
 CANVAS_SEVEN = images.encode(images.drawn_digit(images.SEVEN))
 
@@ -78,14 +79,15 @@ def test_memory_stays_bounded_under_bombs_and_big_uploads(live_server_process):
 
 def start_with_model(model_path):
     """Run app.py with a model file and return the finished process (it must refuse to start)."""
-    return subprocess.run([sys.executable, "app.py", "--port", "1", "--model", str(model_path)],
+    return subprocess.run([sys.executable, "app.py", "--port", str(servers.free_port()), "--model", str(model_path)],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_missing_model_stops_start_up_with_one_clear_line(tmp_path):
     result = start_with_model(tmp_path / "nowhere.h5")
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines()[-1] == f"error: cannot start: model file not found: {tmp_path / 'nowhere.h5'}"
+    expected = f"error: cannot start: model file not found: {tmp_path / 'nowhere.h5'}"
+    assert result.stderr.strip().splitlines()[-1] == expected
 
 
 def test_truncated_model_stops_start_up(tmp_path):
@@ -93,7 +95,8 @@ def test_truncated_model_stops_start_up(tmp_path):
     broken.write_bytes(MODEL_PATH.read_bytes()[:5000])
     result = start_with_model(broken)
     last_line = result.stderr.strip().splitlines()[-1]
-    assert result.returncode != 0 and last_line.startswith(f"error: cannot start: could not read the model file {broken}")
+    assert result.returncode != 0
+    assert last_line.startswith(f"error: cannot start: could not read the model file {broken}")
 
 
 def test_wrong_shaped_model_stops_start_up(tmp_path):

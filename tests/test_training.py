@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from digits import classifier, mnist_data, training
-from tests.conftest import PROJECT_ROOT
+from digits import PROJECT_ROOT, model_file
+from digits.serving import classifier
+from digits.training import mnist_data
+from digits.training import trainer as training
 
 
 def run_quick(tmp_path, name, *extra):
@@ -73,7 +75,7 @@ def test_an_interrupted_save_leaves_the_old_model_intact(tmp_path):
     target = tmp_path / "mnist-neural.h5"
     target.write_bytes(b"the old, good model")
     with pytest.raises(Boom):
-        training.save_model_atomically(ModelThatFailsToSave(), target, {"test_accuracy": 0.5})
+        model_file.save_atomically(ModelThatFailsToSave(), target, {"test_accuracy": 0.5})
     assert target.read_bytes() == b"the old, good model"
     assert list(tmp_path.iterdir()) == [target]
 
@@ -108,7 +110,7 @@ def test_wrongly_shaped_data_is_refused(tmp_path):
 
 
 def test_missing_data_without_downloads_says_what_to_do(tmp_path):
-    with pytest.raises(mnist_data.DataError, match="python3 -m digits.mnist_data"):
+    with pytest.raises(mnist_data.DataError, match="python3 -m digits.training.mnist_data"):
         mnist_data.load_mnist(cache_path=tmp_path / "none.npz", allow_download=False)
 
 

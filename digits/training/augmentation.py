@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-from digits import preparation
+from digits.imaging import preparation
 
 MAX_ROTATION_DEGREES = 12.0
 MAX_SHEAR = 0.25

@@ -45,7 +45,8 @@ def metrics():
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = prometheus_client.REGISTRY
-    return flask.Response(prometheus_client.generate_latest(registry), mimetype=prometheus_client.CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: the constant already names its charset, and Flask would add a second one.
+    return flask.Response(prometheus_client.generate_latest(registry), content_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 
 def _start_timer():
@@ -60,6 +61,8 @@ def _observe(response):
     endpoint = rule.rule if rule else "unmatched"  # Never the raw path: it would let clients create labels.
     REQUESTS.labels(method=flask.request.method, endpoint=endpoint, status=str(response.status_code)).inc()
     LATENCY.labels(endpoint=endpoint).observe(seconds)
+    if not flask.current_app.config["ACCESS_LOG"]:
+        return response
     access_log.info("request", extra={"fields": {
         "method": flask.request.method, "path": flask.request.path[:200], "status": response.status_code,
         "ms": round(seconds * 1000, 2), "bytes": response.calculate_content_length(),
@@ -81,15 +84,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def init_app(app):
-    """Register /metrics and the timing hooks; log JSON lines on stderr (requests only if ACCESS_LOG)."""
+    """Register /metrics and the timing hooks; our loggers write JSON lines on stderr (requests if ACCESS_LOG)."""
     app.register_blueprint(blueprint)
     app.before_request(_start_timer)
     app.after_request(_observe)
-    logger = logging.getLogger("digits")  # Parent of digits.access and of the error log in digits.errors.
-    if not logger.handlers:
+    # Only our own loggers (digits.*: the access log, the error log) get the JSON handler; the root logger and
+    # other libraries' loggers stay as the host process set them up.
+    logger = logging.getLogger("digits")
+    if not any(isinstance(handler.formatter, JsonFormatter) for handler in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-    access_log.disabled = not app.config["ACCESS_LOG"]

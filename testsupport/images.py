@@ -1,4 +1,4 @@
-"""Small image builders shared by the tests: drawn digits, encodings, and hostile files."""
+"""Images to send: drawn digits as the clients make them, MNIST digits as PNGs, encodings, hostile files."""
 
 import io
 import struct
@@ -6,6 +6,8 @@ import zlib
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from digits import PROJECT_ROOT
 
 SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]  # A "7": top bar, then the diagonal.
 ONE = [(0.5, 0.15), (0.5, 0.85)]
@@ -31,8 +33,29 @@ def encode(image, image_format="PNG", **options):
 
 
 def png_bytes(pixels):
-    """A uint8 array as PNG bytes."""
+    """A uint8 array (a 28x28 MNIST digit, say) as PNG bytes."""
     return encode(Image.fromarray(np.asarray(pixels, dtype=np.uint8)))
+
+
+CANVAS_STROKES = [[(130, 95), (280, 95), (175, 330)], [(150, 215), (250, 215)]]  # A crossed "7".
+CANVAS_PEN = 15  # The Angular client's pen, in pixels.
+CHROMIUM_CANVAS = PROJECT_ROOT.parent / "shared" / "assets" / "chromium_canvas_7.png"
+
+
+def canvas_png(strokes=CANVAS_STROKES, mode="RGBA"):
+    """What the Angular client sends: a 400x400 black canvas with white 15 px round strokes, as a PNG.
+
+    Chromium encodes a canvas as RGBA with alpha 255 everywhere, so that is the default mode: an 8-bit
+    grayscale PNG of the same drawing decodes several times faster and would flatter a benchmark.
+    """
+    image = Image.new("L", (400, 400), 0)
+    draw = ImageDraw.Draw(image)
+    radius = CANVAS_PEN / 2
+    for stroke in strokes:
+        draw.line(stroke, fill=255, width=CANVAS_PEN)
+        for x, y in stroke:  # Round caps and joints, as a canvas with lineCap = lineJoin = "round".
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    return encode(image.convert(mode))
 
 
 def png_bomb(width, height):

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digits import decoding, exceptions
+from digits.imaging import decoding, exceptions
 
 IMAGE_SIDE = 28  # The model's input is 28x28 ...
 DIGIT_BOX = 20  # ... the digit fitted into a 20x20 box ...

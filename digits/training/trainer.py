@@ -5,20 +5,19 @@ moved into place only after training and evaluation succeeded, so an interrupted
 """
 
 import argparse
-import json
 import os
-import pathlib
 import platform
 import sys
 import time
 
 import numpy as np
 
-from digits import mnist_data, preparation
+from digits import model_file
+from digits.imaging import preparation
+from digits.training import mnist_data
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (preparation.IMAGE_SIDE, preparation.IMAGE_SIDE, 1)
-METADATA_ATTRIBUTE = "digits_metadata"  # The training record, stored inside the .h5 file it describes.
 
 QUICK_TRAIN, QUICK_VALIDATION, QUICK_TEST = 2000, 500, 2000
 
@@ -106,7 +105,7 @@ def training_dataset(images, labels, args):
     """Shuffled, batched and (unless --no-augment) distorted training batches, reproducible from --seed."""
     import tensorflow as tf
 
-    from digits import augmentation
+    from digits.training import augmentation
 
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     dataset = dataset.shuffle(len(images), seed=args.seed, reshuffle_each_iteration=True)
@@ -172,31 +171,6 @@ def library_versions():
             "numpy": np.__version__, "pillow": PIL.__version__, "scipy": scipy.__version__}
 
 
-def save_model_atomically(model, output, metadata):
-    """Write to a temporary file beside the target, record the metadata inside it, then rename into place."""
-    import h5py
-
-    output = pathlib.Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(output.stem + ".tmp.h5")
-    try:
-        model.save(temporary)
-        with h5py.File(temporary, "a") as h5:
-            h5.attrs[METADATA_ATTRIBUTE] = json.dumps(metadata)
-        os.replace(temporary, output)  # Atomic on one filesystem: readers see the old file or the new one.
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def read_metadata(model_path):
-    """The training record saved inside a model file, or {} for a model that has none."""
-    import h5py
-
-    with h5py.File(model_path, "r") as h5:
-        raw = h5.attrs.get(METADATA_ATTRIBUTE)
-    return json.loads(raw) if raw else {}
-
-
 def main(argv=None):
     """Train, evaluate, report, save."""
     args = parse_args(argv)
@@ -231,9 +205,9 @@ def main(argv=None):
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "history": {key: [round(float(value), 6) for value in values] for key, values in history.items()},
     }
-    from digits import training_report
+    from digits.training import report as training_report
 
     training_report.write(args.report_dir, metadata)
-    save_model_atomically(model, args.output, metadata)
+    model_file.save_atomically(model, args.output, metadata)
     print(training_report.summary(metadata))
     print(f"Saved {args.output}; report in {args.report_dir}/")

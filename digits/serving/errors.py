@@ -5,8 +5,8 @@ import logging
 import flask
 from werkzeug import exceptions as http
 
-from digits import monitoring
-from digits.exceptions import DigitInputError
+from digits.imaging.exceptions import DigitInputError
+from digits.serving import monitoring
 
 log = logging.getLogger(__name__)
 

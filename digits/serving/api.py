@@ -8,7 +8,8 @@ import flask
 import numpy as np
 from PIL import Image
 
-from digits import classifier, errors, exceptions, monitoring, preparation
+from digits.imaging import exceptions, preparation
+from digits.serving import classifier, errors, monitoring
 
 blueprint = flask.Blueprint("api", __name__)
 OPENAPI_PATH = pathlib.Path(__file__).with_name("openapi.json")

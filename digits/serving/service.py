@@ -1,18 +1,22 @@
 """The application factory: defaults, then MNIST_* environment variables, then the caller's config."""
 
+import logging
+
 import flask
 import flask_cors
 
-from digits import api, classifier, decoding, errors, mnist_data, monitoring, page
+from digits import model_file
+from digits.imaging import decoding
+from digits.serving import api, classifier, errors, monitoring, page
 
 DEFAULTS = {
-    "MODEL_PATH": str(mnist_data.PROJECT_ROOT / "mnist-neural.h5"),
+    "MODEL_PATH": str(model_file.DEFAULT_PATH),
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # Werkzeug answers 413 before reading a larger body.
     "MAX_IMAGE_PIXELS": decoding.DEFAULT_MAX_PIXELS,
     "MAX_FILES": 16,
     "CORS_ORIGINS": "*",  # As the original: the Angular client runs on another origin (localhost:4200).
     "WARM_UP": True,
-    "TF_THREADS": 1,  # TensorFlow threads per process: each server worker is one process on one core.
+    "THREADS": 1,  # Math threads (BLAS, the model's runtime) per process: each server worker is a process on a core.
     "ACCESS_LOG": True,  # One JSON line per request on stderr.
 }
 
@@ -32,3 +36,8 @@ def create_app(config=None):
     monitoring.init_app(app)  # /metrics, request timing, JSON access log.
     errors.init_app(app)
     return app
+
+
+def quiet_development_server():
+    """Silence Werkzeug's own request lines under `python3 app.py`: the JSON access log already has each one."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
