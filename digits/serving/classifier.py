@@ -1,14 +1,13 @@
 """The Keras model as a resource of the app: loaded once, checked, compiled, warmed up, thread-safe."""
 
 import datetime
-import pathlib
 import threading
 
 import numpy as np
 
 from digits import model_file
-from digits.model_file import ModelLoadError
 from digits.imaging import preparation
+from digits.model_file import ModelLoadError
 
 EXTENSION_KEY = "digits.classifier"
 

@@ -46,7 +46,8 @@ def metrics():
     else:
         registry = prometheus_client.REGISTRY
     # content_type, not mimetype: the constant already names its charset, and Flask would add a second one.
-    return flask.Response(prometheus_client.generate_latest(registry), content_type=prometheus_client.CONTENT_TYPE_LATEST)
+    body = prometheus_client.generate_latest(registry)
+    return flask.Response(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 
 def _start_timer():
