@@ -83,7 +83,7 @@ def _prepare(files):
             digits.append(preparation.prepare_upload(file.read(), max_pixels=max_pixels))
         except exceptions.DigitInputError as error:
             if len(files) > 1:
-                error.args = (f"File {index + 1} of {len(files)}: {error}",)
+                raise errors.FileRefused(index, len(files), error) from error
             raise
     return np.stack(digits)
 

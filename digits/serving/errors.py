@@ -11,16 +11,34 @@ from digits.serving import monitoring
 log = logging.getLogger(__name__)
 
 
-class TooManyFiles(http.RequestEntityTooLarge):
+class ApiError(Exception):
+    """A request we refuse for what it is as a request (not for an image in it): a status and a string code."""
+
+    status = 400
+    code = "bad_request"
+
+
+class TooManyFiles(ApiError):
     """More `file` fields in one request than MAX_FILES."""
 
-    error_code = "too_many_files"
+    status = 413
+    code = "too_many_files"
 
 
-class MissingFile(http.BadRequest):
+class MissingFile(ApiError):
     """The request carries no multipart field named `file`."""
 
-    error_code = "missing_file"
+    status = 400
+    code = "missing_file"
+
+
+class FileRefused(ApiError):
+    """One file of several was refused: its own error's status and code, with a message naming which file."""
+
+    def __init__(self, index, count, cause):
+        """File `index` (0-based) of `count` failed with `cause`, one of our input errors."""
+        super().__init__(f"File {index + 1} of {count}: {cause}")
+        self.status, self.code = cause.status, cause.code
 
 
 # Werkzeug's own errors whose generic name would say less than ours.
@@ -39,13 +57,21 @@ def error_response(status, code, message, headers=None):
 
 def _http_error(error):
     """Werkzeug's HTTP errors (404, 405, 413 from MAX_CONTENT_LENGTH, ...) as JSON."""
-    code = getattr(error, "error_code", None) or _WERKZEUG_CODES.get(type(error)) or _snake_case(error.name)
+    code = _WERKZEUG_CODES.get(type(error)) or _snake_case(error.name)
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
-    return error_response(error.code, code, error.description, headers)
+    return error_response(error.code, code, _describe(error), headers)
+
+
+def _describe(error):
+    """Werkzeug's description, with the limit stated where Werkzeug leaves it out."""
+    if isinstance(error, http.RequestEntityTooLarge):
+        limit = flask.current_app.config["MAX_CONTENT_LENGTH"]
+        return f"The request is larger than the limit of {limit:,} bytes ({limit / 2**20:g} MiB)."
+    return error.description
 
 
 def _input_error(error):
-    """Our own refusals of an upload (not an image, no digit, too many pixels...)."""
+    """Our own refusals of a request or an upload (no file, not an image, no digit, too many pixels...)."""
     return error_response(error.status, error.code, str(error))
 
 
@@ -64,4 +90,5 @@ def init_app(app):
     """Register the JSON error handlers."""
     app.register_error_handler(http.HTTPException, _http_error)
     app.register_error_handler(DigitInputError, _input_error)
+    app.register_error_handler(ApiError, _input_error)
     app.register_error_handler(Exception, _unexpected_error)
