@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from digits import PROJECT_ROOT
 from testsupport import images
 
 CANVAS_SEVEN = images.encode(images.drawn_digit(images.SEVEN))
@@ -169,3 +170,10 @@ def test_an_unexpected_error_is_a_json_500(app):
         raise RuntimeError("a bug of ours")
 
     assert error_of(broken.test_client().get("/boom")) == (500, "internal_error")
+
+
+@pytest.mark.parametrize(("sample", "digit"), [("digit.png", "7"), ("digit.jpg", "2")])
+def test_the_readmes_sample_images_read_as_it_says(client, sample, digit):
+    path = PROJECT_ROOT / "samples" / sample
+    response = client.post("/uploads", data={"file": (io.BytesIO(path.read_bytes()), sample)})
+    assert response.status_code == 200 and response.get_json() == digit
