@@ -153,6 +153,25 @@ def test_ready_after_warm_up(client):
     assert client.get("/ready").get_json() == {"ready": True}
 
 
+def test_ready_without_warm_up_too():
+    from digits.serving import service
+
+    cold = service.create_app({"TESTING": True, "WARM_UP": False, "ACCESS_LOG": False}).test_client()
+    response = cold.get("/ready")
+    assert response.status_code == 200 and response.get_json() == {"ready": True}
+
+
+def test_metrics_name_their_charset_once(client):
+    content_type = client.get("/metrics").headers["Content-Type"]
+    assert content_type.count("charset") == 1 and content_type.startswith("text/plain")
+
+
+def test_a_413_states_the_limit(client, app):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = client.post("/upload", data={"file": (io.BytesIO(b"x" * (limit + 1)), "big.png")})
+    assert response.status_code == 413 and f"{limit:,} bytes" in response.get_json()["message"]
+
+
 def test_model_exposes_its_training_record(client):
     training = client.get("/model").get_json()["training"]
     assert training["test_accuracy"] > 0.9
