@@ -8,6 +8,7 @@ Each server is started on a free loopback port, timed from launch to its first a
 PNG, at 1, 8 and 32 connections):
 - digits: `gunicorn -w 2 app:app`, the headline, as the issue measures it;
 - original: `gunicorn -w 2 benchmarks.original_app:app`, the first version rebuilt (Keras MLP, predict());
+  both started in the project folder, where gunicorn also reads ./gunicorn.conf.py, as a user's would;
 - production: `gunicorn -c gunicorn.conf.py 'digits.serving:create_app()'` (--workers etc. override it);
 - constant: the production stack answering a constant (benchmarks/constant_app.py): the ceiling.
 Then each stage of one request is timed in-process, fast paths and general paths. Prints a Markdown report
