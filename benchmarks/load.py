@@ -176,15 +176,29 @@ def load_server(app, name, images, args, wrk, scratch, config=servers.GUNICORN_C
         runs = []
         for image_name in args.images:
             for connections in args.connections:
+                cpu_before = cpu_seconds([server.process.pid, *workers])
                 result = run_wrk(wrk, server.base_url, scripts[image_name], connections, args.duration)
+                result["cpu_ms_per_request"] = (cpu_seconds([server.process.pid, *workers]) - cpu_before) * 1000 / max(
+                    1, result["requests"])
                 runs.append({"app": name, "image": image_name, **result})
                 print(f"  {name:8s} {image_name:8s} c={connections:<3d} {result['requests_per_s']:8.1f} req/s  "
                       f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
+                      f"server CPU {result['cpu_ms_per_request']:6.2f} ms/request  "
                       f"errors {result['non_2xx'] + result['socket_errors']}", file=sys.stderr)
         memory["after_load"] = [resident_mib(pid) for pid in workers]
         return {"app": name, "command": " ".join(server.command[server.command.index("gunicorn"):]),
                 "startup_s": startup_s, "workers": len(workers), "worker_class": server.worker_class(),
                 "threads_per_worker": [thread_count(pid) for pid in workers], "memory_mib": memory, "runs": runs}
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds the processes have used: unlike requests/s, barely moved by others' jobs."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 # --- In-process stage timings ---------------------------------------------------------------------------
@@ -230,16 +244,21 @@ def time_stages(images, repeats):
 
 
 def _time(function, repeats):
-    """Median and 99th percentile of `repeats` calls, in ms, after a few unmeasured ones."""
+    """Median and 99th percentile of `repeats` calls, in ms, after a few unmeasured ones; and the median CPU time.
+
+    CPU time (this thread's) is what a call costs whoever else shares the machine; wall time adds the waits.
+    """
     for _ in range(max(5, repeats // 20)):
         function()
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         function()
+        cpu.append((time.thread_time() - started_cpu) * 1000)
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return {"median_ms": statistics.median(samples), "p99_ms": samples[min(len(samples) - 1, int(0.99 * len(samples)))]}
+    return {"median_ms": statistics.median(samples), "p99_ms": samples[min(len(samples) - 1, int(0.99 * len(samples)))],
+            "cpu_median_ms": statistics.median(cpu)}
 
 
 # --- Conditions and report ------------------------------------------------------------------------------
@@ -292,8 +311,9 @@ def markdown(report):
              f"(OS threads per worker process: {digits['threads_per_worker']}); "
              f"thread variables {c['thread_env']}; wrk -t1, {c['duration_s']:g} s per row, closed loop; "
              f"CPU busy before the run: {report['cpu_busy_before']:.0%}, after: {report['cpu_busy_after']:.0%}.", "",
-             "| image | app | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | share of ceiling |",
-             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+             "| image | app | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | share of ceiling "
+             "| server CPU ms/request |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     ceiling = {(run["image"], run["connections"]): run["requests_per_s"]
                for run in servers.get("constant", {"runs": []})["runs"]}
     for server in report["servers"]:
@@ -302,19 +322,21 @@ def markdown(report):
             share = f"{run['requests_per_s'] / top:.0%}" if top and server["app"] != "constant" else ""
             lines.append(f"| {run['image']} | {server['app']} | {run['connections']} | {run['requests_per_s']:.1f} | "
                          f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['non_2xx']} | "
-                         f"{run['socket_errors']} | {share} |")
+                         f"{run['socket_errors']} | {share} | {run.get('cpu_ms_per_request', 0):.2f} |")
     original = {(run["image"], run["connections"]): run for run in servers.get("original", {"runs": []})["runs"]}
     if original:
         lines += ["", "Against the original, same run, same `gunicorn -w 2`:", "",
-                  "| image | conns | digits req/s | original req/s | ratio | digits p99 ms | original p99 ms |",
-                  "|---|--:|--:|--:|--:|--:|--:|"]
+                  "| image | conns | digits req/s | original req/s | ratio | digits p99 ms | original p99 ms "
+                  "| CPU per request, original / digits |",
+                  "|---|--:|--:|--:|--:|--:|--:|--:|"]
         for run in digits["runs"]:
             before = original.get((run["image"], run["connections"]))
             if before:
                 ratio = run["requests_per_s"] / before["requests_per_s"]
                 lines.append(f"| {run['image']} | {run['connections']} | {run['requests_per_s']:.1f} | "
                              f"{before['requests_per_s']:.1f} | {ratio:.1f}x | "
-                             f"{run['p99_ms']:.2f} | {before['p99_ms']:.2f} |")
+                             f"{run['p99_ms']:.2f} | {before['p99_ms']:.2f} | "
+                             f"{before['cpu_ms_per_request'] / max(run['cpu_ms_per_request'], 1e-9):.1f}x |")
     lines += ["", "| app | command | start-up to first answer | RSS per worker after warm-up (MiB) "
               "| after the load (MiB) |",
               "|---|---|--:|--:|--:|"]
@@ -325,10 +347,11 @@ def markdown(report):
                      f"{', '.join(f'{m:.0f}' for m in memory['after_load'])} |")
     if report.get("stages"):
         lines += ["", f"In-process, one image at a time, {report['stage_repeats']} repeats:", "",
-                  "| image | stage | median ms | p99 ms |", "|---|---|--:|--:|"]
+                  "| image | stage | median ms | p99 ms | CPU median ms |", "|---|---|--:|--:|--:|"]
         for image_name, stages in report["stages"].items():
             for stage, timing in stages.items():
-                lines.append(f"| {image_name} | {stage} | {timing['median_ms']:.3f} | {timing['p99_ms']:.3f} |")
+                lines.append(f"| {image_name} | {stage} | {timing['median_ms']:.3f} | {timing['p99_ms']:.3f} | "
+                             f"{timing['cpu_median_ms']:.3f} |")
     return "\n".join(lines)
 
 
