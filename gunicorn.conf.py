@@ -39,8 +39,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", _usable_cores()))
 # worker only contend for the GIL and the same core.
 worker_class = "sync"
 
-# The model loads in each worker after the fork, never in the master: TensorFlow's thread pools do not
-# survive fork().
+# The app and its model load in each worker after the fork, never in the master: a preloaded app would be
+# built before on_starting (below) has checked the model file and set the workers' shared metrics folder.
+# ONNX Runtime loads the model in a fraction of a second, so preloading would gain little.
 preload_app = False
 
 # A request takes milliseconds; a worker silent for 30 s is stuck and is replaced.

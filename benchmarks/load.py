@@ -1,11 +1,18 @@
-"""Speed of the production stack: `python3 -m benchmarks.load` (2 to 3 minutes; `--quick`: about 1).
+"""Speed against the original, side by side in one run: `python3 -m benchmarks.load` (5 to 6 minutes; `--quick`: 2).
 
-    python3 -m benchmarks.load [--quick] [--workers N] [--worker-class sync|gthread] [--threads N] [--env K=V]
+    python3 -m benchmarks.load [--quick] [--skip-original] [--skip-production] [--skip-constant]
+                               [--workers N] [--worker-class sync|gthread] [--threads N] [--env K=V]
 
-Starts gunicorn with gunicorn.conf.py on a free loopback port, times start-up to the first answer, and drives
-POST /upload with wrk (a 400x400 canvas PNG and a 28x28 MNIST PNG, at 1, 8 and 32 connections). Then the
-same stack answering a constant (benchmarks/constant_app.py) gives the ceiling, and each stage of one request
-is timed in-process. Prints a Markdown report and writes it as JSON into benchmarks/results/.
+Each server is started on a free loopback port, timed from launch to its first answer, and driven with wrk
+(POST /upload of the real Chromium canvas PNG, 400x400 RGBA as the browser sends it, and of a 28x28 MNIST
+PNG, at 1, 8 and 32 connections):
+- digits: `gunicorn -w 2 app:app`, the headline, as the issue measures it;
+- original: `gunicorn -w 2 benchmarks.original_app:app`, the first version rebuilt (Keras MLP, predict());
+  both started in the project folder, where gunicorn also reads ./gunicorn.conf.py, as a user's would;
+- production: `gunicorn -c gunicorn.conf.py 'digits.serving:create_app()'` (--workers etc. override it);
+- constant: the production stack answering a constant (benchmarks/constant_app.py): the ceiling.
+Then each stage of one request is timed in-process, fast paths and general paths. Prints a Markdown report
+and writes it as JSON into benchmarks/results/.
 """
 
 import argparse
@@ -16,7 +23,6 @@ import os
 import pathlib
 import platform
 import re
-import runpy
 import shutil
 import statistics
 import subprocess
@@ -30,10 +36,12 @@ from testsupport import servers
 from testsupport.images import canvas_png
 from testsupport.servers import Gunicorn, resident_mib, thread_count
 
-CONFIG = PROJECT_ROOT / "gunicorn.conf.py"
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 DIGITS_APP = servers.PRODUCTION_APP
+HEADLINE_APP = "app:app"
+ORIGINAL_APP = "benchmarks.original_app:app"
 CONSTANT_APP = "benchmarks.constant_app:create_app()"
+HEADLINE_WORKERS = 2  # `gunicorn -w 2`, for ours and the original alike.
 CONNECTIONS = (1, 8, 32)
 MNIST_TEST_INDEX = 0  # A 7, as the canvas.
 
@@ -79,12 +87,23 @@ def parse_args(argv=None):
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for the servers and the in-process timings (wins over gunicorn.conf.py)")
     parser.add_argument("--skip-constant", action="store_true", help="do not measure the constant app")
+    parser.add_argument("--skip-original", action="store_true", help="do not measure the original app")
+    parser.add_argument("--skip-production", action="store_true",
+                        help="do not measure the production command (gunicorn.conf.py)")
     parser.add_argument("--skip-stages", action="store_true", help="do not time the stages in-process")
     parser.add_argument("--label", default="", help="a name for this run in the report and the JSON file")
     return parser.parse_args(argv)
 
 
 # --- The two images -------------------------------------------------------------------------------------
+
+def chromium_canvas_png():
+    """The real canvas PNG Chromium sends (RGBA, alpha 255); a drawn stand-in if the shared copy is absent."""
+    if images_.CHROMIUM_CANVAS.exists():
+        return images_.CHROMIUM_CANVAS.read_bytes()
+    print(f"warning: {images_.CHROMIUM_CANVAS} is missing; using a Pillow-drawn RGBA canvas", file=sys.stderr)
+    return canvas_png()
+
 
 def mnist_png():
     """An MNIST test digit as the 28x28 grayscale PNG a script would send."""
@@ -136,11 +155,13 @@ def run_wrk(wrk, base_url, script, connections, duration):
     return result
 
 
-def load_server(app, name, images, args, wrk, scratch):
+def load_server(app, name, images, args, wrk, scratch, config=servers.GUNICORN_CONFIG, overrides=None,
+                check_answer=True):
     """Start `app` under gunicorn, time start-up, run wrk over images x connections, note memory."""
-    with Gunicorn(app, log_dir=scratch, overrides=gunicorn_overrides(args)) as server:
+    overrides = gunicorn_overrides(args) if overrides is None else overrides
+    with Gunicorn(app, log_dir=scratch, overrides=overrides, config=config) as server:
         startup_s, answer = server.first_answer(images["canvas"])
-        if answer != "7":
+        if check_answer and answer != "7":
             raise RuntimeError(f"{name} answered {answer!r} for the canvas 7; the benchmark images are wrong")
         scripts = {}
         for image_name in args.images:
@@ -155,24 +176,41 @@ def load_server(app, name, images, args, wrk, scratch):
         runs = []
         for image_name in args.images:
             for connections in args.connections:
+                cpu_before = cpu_seconds([server.process.pid, *workers])
                 result = run_wrk(wrk, server.base_url, scripts[image_name], connections, args.duration)
+                result["cpu_ms_per_request"] = (cpu_seconds([server.process.pid, *workers]) - cpu_before) * 1000 / max(
+                    1, result["requests"])
                 runs.append({"app": name, "image": image_name, **result})
                 print(f"  {name:8s} {image_name:8s} c={connections:<3d} {result['requests_per_s']:8.1f} req/s  "
                       f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
+                      f"server CPU {result['cpu_ms_per_request']:6.2f} ms/request  "
                       f"errors {result['non_2xx'] + result['socket_errors']}", file=sys.stderr)
         memory["after_load"] = [resident_mib(pid) for pid in workers]
-        return {"app": name, "startup_s": startup_s, "workers": len(workers), "worker_class": server.worker_class(),
+        return {"app": name, "command": " ".join(server.command[server.command.index("gunicorn"):]),
+                "startup_s": startup_s, "workers": len(workers), "worker_class": server.worker_class(),
                 "threads_per_worker": [thread_count(pid) for pid in workers], "memory_mib": memory, "runs": runs}
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds the processes have used: unlike requests/s, barely moved by others' jobs."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 # --- In-process stage timings ---------------------------------------------------------------------------
 
 def time_stages(images, repeats):
     """Median and p99 ms of decode, normalise, predict and the whole test-client request, per image."""
+    from unittest import mock
+
     from digits.imaging import decoding, preparation
     from digits.serving import classifier, service
 
-    app = service.create_app({"TESTING": True})
+    app = service.create_app({"TESTING": True, "ACCESS_LOG": False})
     model = classifier.get(app)
     client = app.test_client()
     results = {}
@@ -185,9 +223,19 @@ def time_stages(images, repeats):
             if response.status_code != 200:
                 raise RuntimeError(f"the test client got {response.status_code}: {response.data[:200]!r}")
 
+        def general_decode(data=data):
+            with mock.patch.object(decoding, "_decode_opaque_gray_png", lambda *args: None):
+                return decoding.decode_grayscale(data)
+
+        def general_normalize(gray=gray):
+            ink = preparation.flatten_background(preparation.ink_positive(gray))
+            return preparation.fit_and_center(ink, preparation.digit_mask(ink))
+
         stages = {
             "decode_grayscale": lambda data=data: decoding.decode_grayscale(data),
+            "decode_grayscale, general path (Pillow)": general_decode,
             "normalize_digit": lambda gray=gray: preparation.normalize_digit(gray),
+            "normalize_digit, general path": general_normalize,
             "Classifier.predict (1 image)": lambda digit=digit: model.predict(digit[None]),
             "whole request (test client)": request,
         }
@@ -196,16 +244,21 @@ def time_stages(images, repeats):
 
 
 def _time(function, repeats):
-    """Median and 99th percentile of `repeats` calls, in ms, after a few unmeasured ones."""
+    """Median and 99th percentile of `repeats` calls, in ms, after a few unmeasured ones; and the median CPU time.
+
+    CPU time (this thread's) is what a call costs whoever else shares the machine; wall time adds the waits.
+    """
     for _ in range(max(5, repeats // 20)):
         function()
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         function()
+        cpu.append((time.thread_time() - started_cpu) * 1000)
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return {"median_ms": statistics.median(samples), "p99_ms": samples[min(len(samples) - 1, int(0.99 * len(samples)))]}
+    return {"median_ms": statistics.median(samples), "p99_ms": samples[min(len(samples) - 1, int(0.99 * len(samples)))],
+            "cpu_median_ms": statistics.median(cpu)}
 
 
 # --- Conditions and report ------------------------------------------------------------------------------
@@ -226,7 +279,7 @@ def conditions(args):
     """Machine, software and settings of this run."""
     import gunicorn
     import numpy
-    import tensorflow
+    import onnxruntime
 
     with open("/proc/cpuinfo") as cpuinfo:
         cpu_model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
@@ -236,7 +289,7 @@ def conditions(args):
         "cpu": f"{len(os.sched_getaffinity(0))} cores, {cpu_model}",
         "memory_gib": round(memory_kib / 2**20, 1),
         "python": platform.python_version(),
-        "versions": {"gunicorn": gunicorn.__version__, "tensorflow": tensorflow.__version__,
+        "versions": {"gunicorn": gunicorn.__version__, "onnxruntime": onnxruntime.__version__,
                      "numpy": numpy.__version__},
         "thread_env": {name: os.environ.get(name) for name in
                        ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
@@ -252,14 +305,15 @@ def markdown(report):
     digits = servers.get("digits") or next(iter(servers.values()))
     lines = [f"## Load benchmark {c['label']}".rstrip(), "",
              f"{c['time']}; {c['cpu']}, {c['memory_gib']} GiB; Python {c['python']}, "
-             f"gunicorn {c['versions']['gunicorn']}, TensorFlow {c['versions']['tensorflow']}; "
+             f"gunicorn {c['versions']['gunicorn']}, ONNX Runtime {c['versions']['onnxruntime']}; "
              f"{digits['workers']} {digits['worker_class']} workers"
              f"{' x ' + str(c['overrides']['threads']) + ' threads' if c['overrides']['threads'] else ''} "
              f"(OS threads per worker process: {digits['threads_per_worker']}); "
              f"thread variables {c['thread_env']}; wrk -t1, {c['duration_s']:g} s per row, closed loop; "
              f"CPU busy before the run: {report['cpu_busy_before']:.0%}, after: {report['cpu_busy_after']:.0%}.", "",
-             "| image | app | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | share of ceiling |",
-             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+             "| image | app | conns | req/s | p50 ms | p99 ms | non-2xx | socket errors | share of ceiling "
+             "| server CPU ms/request |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     ceiling = {(run["image"], run["connections"]): run["requests_per_s"]
                for run in servers.get("constant", {"runs": []})["runs"]}
     for server in report["servers"]:
@@ -268,20 +322,36 @@ def markdown(report):
             share = f"{run['requests_per_s'] / top:.0%}" if top and server["app"] != "constant" else ""
             lines.append(f"| {run['image']} | {server['app']} | {run['connections']} | {run['requests_per_s']:.1f} | "
                          f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['non_2xx']} | "
-                         f"{run['socket_errors']} | {share} |")
-    lines += ["", "| app | start-up to first answer | RSS per worker after warm-up (MiB) | after the load (MiB) |",
-              "|---|--:|--:|--:|"]
+                         f"{run['socket_errors']} | {share} | {run.get('cpu_ms_per_request', 0):.2f} |")
+    original = {(run["image"], run["connections"]): run for run in servers.get("original", {"runs": []})["runs"]}
+    if original:
+        lines += ["", "Against the original, same run, same `gunicorn -w 2`:", "",
+                  "| image | conns | digits req/s | original req/s | ratio | digits p99 ms | original p99 ms "
+                  "| CPU per request, original / digits |",
+                  "|---|--:|--:|--:|--:|--:|--:|--:|"]
+        for run in digits["runs"]:
+            before = original.get((run["image"], run["connections"]))
+            if before:
+                ratio = run["requests_per_s"] / before["requests_per_s"]
+                lines.append(f"| {run['image']} | {run['connections']} | {run['requests_per_s']:.1f} | "
+                             f"{before['requests_per_s']:.1f} | {ratio:.1f}x | "
+                             f"{run['p99_ms']:.2f} | {before['p99_ms']:.2f} | "
+                             f"{before['cpu_ms_per_request'] / max(run['cpu_ms_per_request'], 1e-9):.1f}x |")
+    lines += ["", "| app | command | start-up to first answer | RSS per worker after warm-up (MiB) "
+              "| after the load (MiB) |",
+              "|---|---|--:|--:|--:|"]
     for server in report["servers"]:
         memory = server["memory_mib"]
-        lines.append(f"| {server['app']} | {server['startup_s']:.2f} s | "
+        lines.append(f"| {server['app']} | `{server.get('command', '')}` | {server['startup_s']:.2f} s | "
                      f"{', '.join(f'{m:.0f}' for m in memory['after_warm_up'])} | "
                      f"{', '.join(f'{m:.0f}' for m in memory['after_load'])} |")
     if report.get("stages"):
         lines += ["", f"In-process, one image at a time, {report['stage_repeats']} repeats:", "",
-                  "| image | stage | median ms | p99 ms |", "|---|---|--:|--:|"]
+                  "| image | stage | median ms | p99 ms | CPU median ms |", "|---|---|--:|--:|--:|"]
         for image_name, stages in report["stages"].items():
             for stage, timing in stages.items():
-                lines.append(f"| {image_name} | {stage} | {timing['median_ms']:.3f} | {timing['p99_ms']:.3f} |")
+                lines.append(f"| {image_name} | {stage} | {timing['median_ms']:.3f} | {timing['p99_ms']:.3f} | "
+                             f"{timing['cpu_median_ms']:.3f} |")
     return "\n".join(lines)
 
 
@@ -294,16 +364,20 @@ def main(argv=None):
     for assignment in args.env:
         name, _, value = assignment.partition("=")
         os.environ[name] = value
-    # The production environment (one thread per pool, ...) for this process too, before numpy and
-    # TensorFlow load, so the in-process timings see what a worker sees; --env values win (setdefault).
-    runpy.run_path(str(CONFIG))
-    images = {"canvas": canvas_png(), "mnist28": mnist_png()}
+    images = {"canvas": chromium_canvas_png(), "mnist28": mnist_png()}
     report = {"conditions": conditions(args), "cpu_busy_before": cpu_busy(), "servers": []}
     if report["cpu_busy_before"] > 0.1:
         print(f"warning: the CPUs are {report['cpu_busy_before']:.0%} busy before the run; numbers will be low",
               file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="digits-load-") as scratch:
-        report["servers"].append(load_server(DIGITS_APP, "digits", images, args, wrk, scratch))
+        headline = ["--workers", str(HEADLINE_WORKERS)]
+        report["servers"].append(load_server(HEADLINE_APP, "digits", images, args, wrk, scratch, config=None,
+                                             overrides=headline))
+        if not args.skip_original:
+            report["servers"].append(load_server(ORIGINAL_APP, "original", images, args, wrk, scratch, config=None,
+                                                 overrides=headline, check_answer=False))
+        if not args.skip_production:
+            report["servers"].append(load_server(DIGITS_APP, "production", images, args, wrk, scratch))
         if not args.skip_constant:
             report["servers"].append(load_server(CONSTANT_APP, "constant", images, args, wrk, scratch))
     if not args.skip_stages:

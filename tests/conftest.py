@@ -2,6 +2,7 @@
 
 import sys
 
+import numpy as np
 import pytest
 
 from digits import PROJECT_ROOT, model_file
@@ -28,6 +29,15 @@ def client(app):
 def mnist():
     """MNIST from the local cache (`python3 -m digits.training.mnist_data` puts it there)."""
     return mnist_data.load_mnist(allow_download=False)
+
+
+@pytest.fixture(scope="session")
+def mnist_test_prepared(mnist):
+    """MNIST's 10,000 test digits as the service sees them: each a PNG upload, through prepare_upload."""
+    from digits.imaging import preparation
+    from testsupport import images
+
+    return np.stack([preparation.prepare_upload(images.png_bytes(digit)) for digit in mnist.x_test])
 
 
 @pytest.fixture(scope="session")

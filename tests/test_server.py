@@ -8,7 +8,7 @@ import pytest
 import requests
 from PIL import Image
 
-from digits import PROJECT_ROOT
+from digits import PROJECT_ROOT, model_file
 from digits.model_file import DEFAULT_PATH as MODEL_PATH
 from testsupport import images, servers
 
@@ -90,13 +90,32 @@ def test_missing_model_stops_start_up_with_one_clear_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == expected
 
 
-def test_truncated_model_stops_start_up(tmp_path):
-    broken = tmp_path / "truncated.h5"
-    broken.write_bytes(MODEL_PATH.read_bytes()[:5000])
+def model_with_export(folder, export_bytes=None):
+    """A copy of the committed .h5 in folder, with the given bytes (by default the committed export) beside it."""
+    model = folder / MODEL_PATH.name
+    model.write_bytes(MODEL_PATH.read_bytes())
+    model_file.export_path(model).write_bytes(
+        model_file.export_path(MODEL_PATH).read_bytes() if export_bytes is None else export_bytes)
+    return model
+
+
+def test_missing_export_stops_start_up_saying_how_to_make_it(tmp_path):
+    model = tmp_path / MODEL_PATH.name
+    model.write_bytes(MODEL_PATH.read_bytes())
+    result = start_with_model(model)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: cannot start: {tmp_path / 'mnist-neural.onnx'} is missing: export mnist-neural.h5 with "
+        f"python3 -m digits.training.export --model {model}")
+
+
+def test_truncated_export_stops_start_up(tmp_path):
+    broken = model_with_export(tmp_path, model_file.export_path(MODEL_PATH).read_bytes()[:5000])
     result = start_with_model(broken)
     last_line = result.stderr.strip().splitlines()[-1]
     assert result.returncode != 0
-    assert last_line.startswith(f"error: cannot start: could not read the model file {broken}")
+    exported = tmp_path / "mnist-neural.onnx"
+    assert last_line.startswith(f"error: cannot start: could not read the exported model {exported}")
 
 
 def test_wrong_shaped_model_stops_start_up(tmp_path):
@@ -104,9 +123,13 @@ def test_wrong_shaped_model_stops_start_up(tmp_path):
 
     wrong = tmp_path / "wrong.h5"
     keras.Sequential([keras.Input(shape=(32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(5)]).save(wrong)
+    exported = subprocess.run([sys.executable, "-m", "digits.training.export", "--model", str(wrong)],
+                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr[-2000:]
     result = start_with_model(wrong)
     last_line = result.stderr.strip().splitlines()[-1]
-    assert result.returncode != 0 and "a model from 784 pixels (28x28) to 10 digits is needed" in last_line
+    assert result.returncode != 0
+    assert "a model from 784 pixels (28x28) to 10 digits (or 11 with not-a-digit) is needed" in last_line
 
 
 def test_app_py_also_serves_as_gunicorns_app_colon_app(monkeypatch):

@@ -1,7 +1,7 @@
-"""The Keras model as a resource of the app: loaded once, checked, compiled, warmed up, thread-safe."""
+"""The model as a resource of the app: its ONNX export, checked against the .h5, loaded once, warmed up."""
 
 import datetime
-import threading
+import json
 
 import numpy as np
 
@@ -10,38 +10,34 @@ from digits.imaging import preparation
 from digits.model_file import ModelLoadError
 
 EXTENSION_KEY = "digits.classifier"
+CLASS_COUNTS = (10, 11)  # The ten digits, and optionally an eleventh class: "not a digit".
 
 
 class Classifier:
-    """Probabilities of the ten digits for batches of prepared 28x28 images."""
+    """Probabilities of each class (the ten digits, maybe "not a digit") for batches of prepared 28x28 images."""
 
-    def __init__(self, model_path, threads=None):
-        """Load and check the model at model_path, and compile its forward pass on `threads` threads."""
+    def __init__(self, model_path, threads=1):
+        """Check the .h5 at model_path has a current export beside it, and load that export on `threads` threads."""
         self.path = model_file.existing_file(model_path)
-        import keras  # Late: TensorFlow takes seconds to import, and only the classifier needs it.
-        import tensorflow as tf
+        self.export_path, facts = model_file.check(self.path)
+        import onnxruntime  # Late: only a process that serves needs it.
 
-        if threads:
-            _limit_threads(tf, threads)
-
+        options = onnxruntime.SessionOptions()
+        # A request is one image: a fraction of a millisecond on one core. The server runs a worker per core,
+        # so more threads per worker would only fight the other workers.
+        options.intra_op_num_threads = int(threads or 1)
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # Errors only: its warnings are about optimisations on other hardware.
         try:
-            model = keras.saving.load_model(self.path, compile=False)
-            self.metadata = model_file.read_metadata(self.path)
-        except Exception as error:  # h5py, Keras and TensorFlow each fail their own way on a bad file.
-            raise ModelLoadError(f"could not read the model file {self.path}: {error}") from error
-        self._input_shape = _check_shapes(model, self.path)
-        self.name = model.name
-        self.parameters = int(model.count_params())
-        # A traced graph, not model.predict(): predict() rebuilds a data pipeline per call (tens of ms). Its
-        # concrete function is called directly, skipping tf.function's argument matching: 0.1 ms a call.
-        self._forward = tf.function(
-            lambda images: model(images, training=False),
-            input_signature=[tf.TensorSpec((None, *self._input_shape), tf.float32)],
-        ).get_concrete_function()
-        self._model = model  # Held with the graph that reads its weights, whatever TensorFlow keeps alive itself.
-        # One call at a time: TensorFlow's graphs are thread-safe in practice, the lock makes it certain
-        # under a threaded server at no cost to a single-threaded worker.
-        self._lock = threading.Lock()
+            self._session = onnxruntime.InferenceSession(str(self.export_path), options,
+                                                         providers=["CPUExecutionProvider"])
+            self.metadata = json.loads(facts.get(model_file.METADATA_ATTRIBUTE) or "{}")
+        except Exception as error:  # ONNX Runtime fails its own ways on a damaged file.
+            raise ModelLoadError(f"could not read the exported model {self.export_path}: {error}") from error
+        self._input_name, self._input_shape, self.classes = _check_shapes(self._session, self.export_path)
+        self.name = facts.get(model_file.MODEL_NAME_KEY, self.path.stem)
+        self.parameters = int(facts.get(model_file.PARAMETERS_KEY, 0))
         self.loaded_at = datetime.datetime.now(datetime.UTC)
         self.ready = False
 
@@ -50,11 +46,13 @@ class Classifier:
         self.predict(np.zeros((1, preparation.IMAGE_SIDE, preparation.IMAGE_SIDE), dtype=np.float32))
 
     def predict(self, digits):
-        """Probabilities (N, 10) for prepared digits (N, 28, 28) in 0..1."""
-        batch = np.asarray(digits, dtype=np.float32).reshape((-1, *self._input_shape))
-        with self._lock:
-            probabilities = self._forward(batch)
-        return np.asarray(probabilities, dtype=np.float64)
+        """Probabilities (N, K) for prepared digits (N, 28, 28) in 0..1; K is 10, or 11 with "not a digit".
+
+        ONNX Runtime's run() may be called from several threads at once, so no lock is needed.
+        """
+        batch = np.ascontiguousarray(digits, dtype=np.float32).reshape((-1, *self._input_shape))
+        (probabilities,) = self._session.run(None, {self._input_name: batch})
+        return probabilities.astype(np.float64)
 
     def describe(self):
         """What /health and /model tell about the model."""
@@ -77,25 +75,20 @@ def limit_math_threads(threads):
     threadpoolctl.threadpool_limits(limits=int(threads))
 
 
-def _limit_threads(tf, threads):
-    """One image takes a fraction of a millisecond: more threads per worker only fight the other workers."""
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        pass  # TensorFlow already started in this process (a test that trained first): keep its pools.
-
-
-def _check_shapes(model, path):
-    """Accept a model reading 28x28 pixels (as (28, 28, 1), (28, 28) or 784) and giving 10 outputs."""
-    input_shape = tuple(model.input_shape[1:])
+def _check_shapes(session, path):
+    """Accept a model reading 28x28 pixels (as (28, 28, 1), (28, 28) or 784) and giving 10 or 11 outputs."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    input_shape = tuple(inputs[0].shape[1:]) if len(inputs) == 1 else ()
+    output_shape = tuple(outputs[0].shape[1:]) if len(outputs) == 1 else ()
     pixels = preparation.IMAGE_SIDE * preparation.IMAGE_SIDE
-    if int(np.prod([d or 0 for d in input_shape])) != pixels or tuple(model.output_shape[1:]) != (10,):
+    fixed = all(isinstance(d, int) for d in input_shape) and input_shape
+    if not fixed or int(np.prod(input_shape)) != pixels or output_shape not in {(k,) for k in CLASS_COUNTS}:
+        shapes = [tuple(i.shape) for i in inputs], [tuple(o.shape) for o in outputs]
         raise ModelLoadError(
-            f"the model in {path} maps {model.input_shape} to {model.output_shape}; "
-            f"a model from {pixels} pixels (28x28) to 10 digits is needed"
+            f"the model in {path} maps {shapes[0]} to {shapes[1]}; "
+            f"a model from {pixels} pixels (28x28) to 10 digits (or 11 with not-a-digit) is needed"
         )
-    return input_shape
+    return inputs[0].name, input_shape, output_shape[0]
 
 
 def init_app(app):

@@ -228,8 +228,11 @@ def main(argv=None):
 
     training_report.write(args.report_dir, metadata)
     model_file.save_atomically(model, args.output, metadata)
+    from digits.training import export
+
+    exported = export.export(args.output)  # What the service runs, checked against the .h5 at its start-up.
     print(training_report.summary(metadata))
     if args.quick:
         print(f"This was a pipeline check (--quick: {args.epochs} epoch on {QUICK_TRAIN:,} images): the accuracy "
               "above says nothing about the model. Train without --quick for a real one.")
-    print(f"Saved {args.output}; report in {args.report_dir}/")
+    print(f"Saved {args.output} and its export {exported}; report in {args.report_dir}/")

@@ -1,0 +1,82 @@
+"""The served export against the Keras model it was made from: the same answers, and a stale export refused."""
+
+import numpy as np
+import pytest
+
+from digits import model_file
+from digits.model_file import DEFAULT_PATH as MODEL_PATH
+from digits.serving import classifier
+
+
+@pytest.fixture(scope="module")
+def keras_model():
+    """The committed mnist-neural.h5, loaded by Keras as the trainer saved it."""
+    import keras
+
+    return keras.saving.load_model(MODEL_PATH, compile=False)
+
+
+def test_export_gives_the_keras_models_answers_on_all_mnist_test_images(app, keras_model, mnist_test_prepared):
+    served = classifier.get(app).predict(mnist_test_prepared)
+    expected = np.asarray(keras_model.predict(
+        mnist_test_prepared.reshape((-1, *keras_model.input_shape[1:])), batch_size=1000, verbose=0), dtype=np.float64)
+    assert served.shape == expected.shape == (10000, keras_model.output_shape[-1])
+    differing = np.flatnonzero(np.argmax(served, axis=1) != np.argmax(expected, axis=1))
+    assert differing.size == 0, f"the export reads test images {differing[:20].tolist()} differently"
+    assert float(np.max(np.abs(served - expected))) < 1e-4
+
+
+def test_export_records_the_h5_it_was_made_from():
+    facts = model_file.read_export_metadata(model_file.export_path(MODEL_PATH))
+    assert facts[model_file.SOURCE_SHA256_KEY] == model_file.sha256(MODEL_PATH)
+    assert facts[model_file.SOURCE_NAME_KEY] == MODEL_PATH.name
+    assert int(facts[model_file.PARAMETERS_KEY]) > 0
+
+
+def test_metadata_reader_agrees_with_the_onnx_library():
+    import onnx
+
+    path = model_file.export_path(MODEL_PATH)
+    expected = {entry.key: entry.value for entry in onnx.load(str(path)).metadata_props}
+    assert model_file.read_export_metadata(path) == expected
+
+
+def copy_pair(folder, h5_bytes):
+    """The committed export beside an .h5 made of h5_bytes, in folder; returns the .h5's path."""
+    model = folder / MODEL_PATH.name
+    model.write_bytes(h5_bytes)
+    model_file.export_path(model).write_bytes(model_file.export_path(MODEL_PATH).read_bytes())
+    return model
+
+
+def test_the_committed_pair_copied_elsewhere_still_loads(tmp_path):
+    model = copy_pair(tmp_path, MODEL_PATH.read_bytes())
+    assert classifier.Classifier(model).predict(np.zeros((1, 28, 28), dtype=np.float32)).shape[0] == 1
+
+
+def test_an_export_of_another_h5_is_refused_in_one_line(tmp_path):
+    retrained = copy_pair(tmp_path, MODEL_PATH.read_bytes() + b"retrained")  # Any other bytes: another model.
+    expected = (f"{tmp_path / 'mnist-neural.onnx'} was exported from a different mnist-neural.h5; "
+                f"run python3 -m digits.training.export --model {retrained}")
+    with pytest.raises(model_file.ModelLoadError) as refused:
+        classifier.Classifier(retrained)
+    assert str(refused.value) == expected
+    with pytest.raises(model_file.ModelLoadError, match="was exported from a different"):
+        model_file.check(retrained)  # What gunicorn's master checks before any worker starts.
+
+
+def test_a_missing_export_is_refused(tmp_path):
+    model = tmp_path / MODEL_PATH.name
+    model.write_bytes(MODEL_PATH.read_bytes())
+    with pytest.raises(model_file.ModelLoadError, match=r"mnist-neural.onnx is missing: export mnist-neural.h5 with "
+                       r"python3 -m digits.training.export"):
+        model_file.check(model)
+
+
+@pytest.mark.parametrize("damage", [lambda data: data[:5000], lambda data: b"\xff" * 64, lambda data: b""])
+def test_a_damaged_export_is_refused(tmp_path, damage):
+    model = copy_pair(tmp_path, MODEL_PATH.read_bytes())
+    exported = model_file.export_path(model)
+    exported.write_bytes(damage(exported.read_bytes()))
+    with pytest.raises(model_file.ModelLoadError):
+        classifier.Classifier(model)

@@ -1,0 +1,118 @@
+"""The fast paths for a browser canvas give the general paths' results, bit for bit, and step aside otherwise."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from digits.imaging import decoding, exceptions, preparation
+from testsupport import images, synthetic
+
+
+def general_decode(data, monkeypatch):
+    """decode_grayscale with the canvas fast path switched off."""
+    with monkeypatch.context() as patched:
+        patched.setattr(decoding, "_decode_opaque_gray_png", lambda *args: None)
+        return decoding.decode_grayscale(data)
+
+
+def general_normalize(gray):
+    """normalize_digit's general path, step by step."""
+    ink = preparation.flatten_background(preparation.ink_positive(gray))
+    return preparation.fit_and_center(ink, preparation.digit_mask(ink))
+
+
+def outcome(function, *args):
+    """A function's result, or the type and message of our exception."""
+    try:
+        return function(*args)
+    except exceptions.DigitInputError as error:
+        return type(error), str(error)
+
+
+def assert_same(fast, general):
+    """Both arrays equal to the bit, or both the same refusal."""
+    if isinstance(general, np.ndarray):
+        assert isinstance(fast, np.ndarray) and fast.dtype == general.dtype and np.array_equal(fast, general)
+    else:
+        assert fast == general
+
+
+def as_rgba_png(data):
+    """An image re-encoded as Chromium encodes a canvas: RGBA, alpha 255."""
+    return images.encode(Image.open(io.BytesIO(data)).convert("RGBA"))
+
+
+def chromium_canvas():
+    """The real canvas PNG from Chromium, or a drawn stand-in where the shared assets are absent."""
+    path = images.CHROMIUM_CANVAS
+    return path.read_bytes() if path.exists() else images.canvas_png()
+
+
+def test_the_real_chromium_canvas_takes_both_fast_paths(monkeypatch):
+    data = chromium_canvas()
+    gray = decoding.decode_grayscale(data)
+    assert decoding._decode_opaque_gray_png(Image.open(io.BytesIO(data)), data, decoding.WORKING_SIDE) is not None
+    assert preparation._normalize_clean_canvas(gray) is not None
+    assert np.array_equal(gray, general_decode(data, monkeypatch))
+    assert np.array_equal(preparation.normalize_digit(gray), general_normalize(gray))
+
+
+@pytest.fixture(scope="module")
+def uploads(mnist):
+    """Realistic uploads of every kind, and the canvas ones again as RGBA PNGs as Chromium sends them."""
+    realistic = synthetic.realistic_set(mnist.x_test, mnist.y_test, count=120, seed=7)
+    canvases = [as_rgba_png(data) for kind, _, data in realistic if kind == "canvas"]
+    return [data for _, _, data in realistic] + canvases + [images.canvas_png(), chromium_canvas()]
+
+
+def test_decoding_fast_path_matches_the_general_path(uploads, monkeypatch):
+    fast_taken = 0
+    for data in uploads:
+        fast_taken += decoding._decode_opaque_gray_png(Image.open(io.BytesIO(data)), data, 256) is not None
+        assert_same(outcome(decoding.decode_grayscale, data), outcome(general_decode, data, monkeypatch))
+    assert fast_taken >= 20
+
+
+def test_preparation_fast_path_matches_the_general_path(uploads):
+    fast_taken = 0
+    for data in uploads:
+        gray = decoding.decode_grayscale(data)
+        fast_taken += outcome(preparation._normalize_clean_canvas, gray) is not None
+        assert_same(outcome(preparation.normalize_digit, gray), outcome(general_normalize, gray))
+    assert fast_taken >= 20
+
+
+def random_canvas(seed):
+    """Strokes anywhere (near the edges too), either polarity, any flat background, sharp or soft, odd sizes."""
+    rng = np.random.default_rng(seed)
+    height, width = (int(v) for v in rng.integers(20, 300, size=2))
+    paper = float(rng.choice([0.0, 1.0, rng.uniform(0, 1)]))
+    ink = float(rng.choice([1.0 - paper, rng.uniform(0, 1)]))
+    gray = np.full((height, width), paper, dtype=np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+        gray[top : top + int(rng.integers(1, height // 2 + 2)), left : left + int(rng.integers(1, 6))] = ink
+        gray[top : top + int(rng.integers(1, 6)), left : left + int(rng.integers(1, width // 2 + 2))] = ink
+    if rng.random() < 0.5:
+        gray = ndimage.uniform_filter(gray, size=3)  # Soft, anti-aliased edges.
+    return gray
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_preparation_fast_path_on_random_canvases(seed):
+    gray = random_canvas(seed)
+    assert_same(outcome(preparation.normalize_digit, gray), outcome(general_normalize, gray))
+
+
+def test_a_colour_or_transparent_png_is_left_to_the_general_path(monkeypatch):
+    drawn = images.drawn_digit(mode="RGBA")
+    tinted = images.drawn_digit(mode="RGB", ink=(250, 80, 80)).convert("RGBA")
+    see_through = drawn.copy()
+    see_through.putalpha(200)
+    for image in (tinted, see_through):
+        data = images.encode(image)
+        assert decoding._decode_opaque_gray_png(Image.open(io.BytesIO(data)), data, 256) is None
+        assert np.array_equal(decoding.decode_grayscale(data), general_decode(data, monkeypatch))
