@@ -50,12 +50,13 @@ def image():
 
 @pytest.fixture()
 def container(image):
-    """The image running on a free loopback port with one CPU's quota; yields (base URL, name, launch time)."""
+    """The image on a free loopback port, with one CPU's quota and a read-only root file system (writable
+    tmpfs at /tmp, /run and /dev/shm), as the Kubernetes Deployment runs it; yields (base URL, name, launch time)."""
     port = servers.free_port()
     name = f"mnist-digits-test-{port}"
     launched = time.perf_counter()
     subprocess.run(["podman", "--runtime", "runc", "run", "--detach", "--name", name, "--network", "host",
-                    "--ulimit", "nofile=1024:20000", "--ulimit", "nproc=4096:4096", "--cpus", "1",
+                    "--ulimit", "nofile=1024:20000", "--ulimit", "nproc=4096:4096", "--cpus", "1", "--read-only",
                     "--env", f"MNIST_BIND=127.0.0.1:{port}", image], check=True, capture_output=True, timeout=120)
     try:
         yield f"http://127.0.0.1:{port}", name, launched
@@ -76,7 +77,7 @@ def first_answer(base_url, name, launched, timeout=180):
     raise AssertionError(f"no answer after {timeout} s:\n{logs[-3000:]}")
 
 
-def test_the_image_reads_a_digit_as_a_non_root_user_with_workers_from_the_cpu_quota(container):
+def test_the_image_reads_a_digit_as_a_non_root_user_read_only_with_workers_from_the_cpu_quota(container):
     base_url, name, launched = container
     seconds, answer = first_answer(base_url, name, launched)
     print(f"\nlaunch to first answer: {seconds:.1f} s")
