@@ -6,11 +6,13 @@ Skipped where Debian's nginx is not installed (apt-get install -y nginx).
 """
 
 import collections
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -125,30 +127,50 @@ def log_length(access_log):
     return len(access_log.read_text().splitlines()) if access_log.exists() else 0
 
 
-@pytest.fixture(scope="module")
-def topology(tmp_path_factory):
-    """3 replicas and nginx in front; yields (nginx base URL, replicas, access log path)."""
-    folder = tmp_path_factory.mktemp("nginx")
-    replicas = [Replica(folder) for _ in range(REPLICAS)]
-    for replica in replicas:
-        replica.__enter__()
-    nginx_port = servers.free_port()
+def wait_for_listener(port, process, timeout=30):
+    """Block until something accepts connections on the loopback port; fail if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"nginx exited with {process.returncode}"
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def running_nginx(folder, replica_ports):
+    """The shipped configuration, rendered into `folder`, running in front of `replica_ports`; yields its URL."""
+    port = servers.free_port()
     config_path = folder / "nginx.conf"
-    config_path.write_text(render(NGINX_CONF.read_text(), folder, nginx_port, [r.port for r in replicas]))
+    config_path.write_text(render(NGINX_CONF.read_text(), folder, port, replica_ports))
     nginx = subprocess.Popen(["nginx", "-p", str(folder), "-c", str(config_path), "-e", str(folder / "error.log"),
                               "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        for replica in replicas:
-            replica.wait_until_ready(timeout=180)
-        base_url = f"http://127.0.0.1:{nginx_port}"
-        servers.wait_until_ready(base_url, nginx, timeout=30)
-        yield base_url, replicas, folder / "digits-access.log"
+        base_url = f"http://127.0.0.1:{port}"
+        wait_for_listener(port, nginx)
+        yield base_url
     finally:
         nginx.send_signal(signal.SIGQUIT)  # Graceful: finish what is in flight.
         try:
             nginx.wait(timeout=20)
         except subprocess.TimeoutExpired:
             nginx.kill()
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory):
+    """3 replicas and nginx in front; yields (nginx base URL, replicas, access log path)."""
+    folder = tmp_path_factory.mktemp("nginx")
+    replicas = [Replica(folder) for _ in range(REPLICAS)]
+    for replica in replicas:
+        replica.__enter__()  # All three start at once; each loads the model.
+    try:
+        for replica in replicas:
+            replica.wait_until_ready(timeout=180)
+        with running_nginx(folder, [replica.port for replica in replicas]) as base_url:
+            yield base_url, replicas, folder / "digits-access.log"
+    finally:
         for replica in replicas:
             replica.__exit__(None, None, None)
 
@@ -215,3 +237,11 @@ def test_nginx_answers_its_own_errors_as_json(topology):
     assert json.loads(refused.value.read()) == {"error": "file_too_large", "status": 413,
                                                "message": "The request is larger than the limit of 10,485,760 "
                                                           "bytes (10 MiB)."}
+
+
+def test_nginx_answers_502_as_json_when_no_replica_answers(tmp_path):
+    dead_ports = [servers.free_port(), servers.free_port()]
+    with running_nginx(tmp_path, dead_ports) as base_url, pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(base_url + "/upload", data=CANVAS), timeout=30)
+    assert refused.value.code == 502 and refused.value.headers["Content-Type"] == "application/json"
+    assert json.loads(refused.value.read())["error"] == "bad_gateway"

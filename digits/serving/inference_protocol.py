@@ -2,16 +2,18 @@
 
 One model, "mnist", with two inputs (send one of them per request): "digits", prepared digits as FP32
 [N, 28, 28] or [N, 784] in 0..1, and "images", encoded images as BYTES [N] that go through the same
-preparation as /upload. Two outputs: "probabilities" FP32 [N, K] and "digit" INT64 [N]. Tensors travel as
-JSON ("data", flat or nested; BYTES elements as base64 strings) or in the binary tensor data extension
-(the JSON header, then raw bytes; Inference-Header-Content-Length says where the JSON ends), which is what
-tritonclient sends by default. Errors are the protocol's {"error": message}.
+preparation as /upload. Two outputs: "probabilities" FP32 [N, K] and "digit" INT64 [N], the most probable
+class (10, with a model that has an 11th class, means "not a digit"). Tensors travel as JSON ("data", flat
+or nested; BYTES elements as base64 strings) or in the binary tensor data extension (the JSON header, then
+raw bytes; Inference-Header-Content-Length says where the JSON ends), which is what tritonclient sends by
+default. Errors are the protocol's {"error": message}.
 """
 
 import base64
 import binascii
 import json
 import math
+import pathlib
 import struct
 import zlib
 
@@ -66,7 +68,7 @@ def model_metadata(name):
     served = _model(name)
     classes = _class_count(served)
     return flask.jsonify(
-        name=MODEL_NAME, versions=["1"], platform=f"keras:{served.name}",
+        name=MODEL_NAME, versions=["1"], platform=_platform(served.describe()["file"]),
         inputs=[
             {"name": "digits", "datatype": "FP32", "shape": [-1, preparation.IMAGE_SIDE, preparation.IMAGE_SIDE]},
             {"name": "images", "datatype": "BYTES", "shape": [-1]},
@@ -125,6 +127,12 @@ def _model(name):
     if name != MODEL_NAME:
         raise ProtocolError(f"Unknown model '{name}'; this server serves '{MODEL_NAME}'.", 404, "unknown_model")
     return classifier.get(flask.current_app)
+
+
+def _platform(file_name):
+    """The runtime behind the model, named as Triton names its backends, from the model file's kind."""
+    suffix = pathlib.PurePath(file_name).suffix
+    return {".h5": "tensorflow_keras", ".keras": "tensorflow_keras", ".onnx": "onnxruntime_onnx"}.get(suffix, suffix)
 
 
 def _class_count(served):
