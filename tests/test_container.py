@@ -27,7 +27,10 @@ def _why_podman_cannot_run():
         return f"{', '.join(missing)} not installed (apt-get install -y podman runc buildah mmdebstrap)"
     if os.geteuid() != 0:
         return "the image is built and run as root (mmdebstrap and podman's chroot isolation)"
-    info = subprocess.run(["podman", "--runtime", "runc", "info"], capture_output=True, text=True, timeout=60)
+    try:
+        info = subprocess.run(["podman", "--runtime", "runc", "info"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "`podman info` did not answer in 60 s"
     if info.returncode != 0:
         return f"podman cannot run here: {info.stderr.strip()[-300:]}"
     return None
