@@ -19,8 +19,8 @@ if [[ ${REBUILD_BASE:-0} == 1 ]] || ! podman image exists "$BASE"; then
 fi
 
 # pip inside the build uses the same index as pip here (PIP_INDEX_URL or pip config's index-url), and the
-# host's CA certificates, mounted over the image's own: where PyPI is reached through an intercepting proxy
-# only the host's bundle holds its CA. Local (file://) indexes are not visible inside the build, so they stay out.
+# host's CA certificates, mounted over the image's own, as pip here is configured to trust them (its `cert`).
+# Local (file://) indexes are not visible inside the build, so they stay out.
 pip_setting() {  # $1: environment variable, $2: pip config key
   local value=${!1:-$(python3 -m pip config get "$2" 2>/dev/null || true)}
   tr ' ' '\n' <<<"$value" | grep -E '^https?://' | tr '\n' ' ' | sed 's/ $//' || true
