@@ -18,18 +18,25 @@ os.environ.setdefault("MNIST_ACCESS_LOG", "false")
 def _usable_cores():
     """Cores this process may use: its CPU affinity, capped by a cgroup (container) CPU quota."""
     cores = len(os.sched_getaffinity(0))
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as limit:
-            quota, period = limit.read().split()
-        if quota != "max":
-            cores = min(cores, max(1, int(quota) // int(period)))
-    except (OSError, ValueError):
-        pass  # No cgroup v2 limit to respect.
+    # cgroup v2 holds "quota period" in one file; v1 in two, with -1 for no quota.
+    for quota_file, period_file in (("cpu.max", "cpu.max"), ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
+        try:
+            with open(f"/sys/fs/cgroup/{quota_file}") as limit:
+                quota = limit.read().split()[0]
+            with open(f"/sys/fs/cgroup/{period_file}") as limit:
+                period = int(limit.read().split()[-1])
+        except (OSError, IndexError, ValueError):
+            continue  # Not this cgroup version here.
+        if quota not in ("max", "-1"):
+            cores = min(cores, max(1, int(quota) // period))
+        break
     return cores
 
 
-# Loopback by default; MNIST_BIND=0.0.0.0:8000 (or --bind) to listen on other interfaces.
-bind = [os.environ.get("MNIST_BIND", "127.0.0.1:8000")]
+# Loopback by default; MNIST_BIND=0.0.0.0:8000 (or --bind) to listen on other interfaces. PORT, as container
+# platforms set it, means every interface on that port (the image sets PORT=8000).
+_port = os.environ.get("PORT")
+bind = [os.environ.get("MNIST_BIND") or (f"0.0.0.0:{_port}" if _port else "127.0.0.1:8000")]
 
 # A request is CPU work under the GIL, so parallelism comes from processes: one per usable core
 # (WEB_CONCURRENCY, gunicorn's usual variable, overrides). More workers than cores only queue on the cores.

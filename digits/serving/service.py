@@ -7,7 +7,7 @@ import flask_cors
 
 from digits import model_file
 from digits.imaging import decoding
-from digits.serving import api, classifier, errors, monitoring, page
+from digits.serving import api, classifier, errors, inference_protocol, monitoring, page
 
 DEFAULTS = {
     "MODEL_PATH": str(model_file.DEFAULT_PATH),
@@ -33,6 +33,7 @@ def create_app(config=None):
     flask_cors.CORS(app, origins=app.config["CORS_ORIGINS"])
     app.register_blueprint(api.blueprint)
     app.register_blueprint(page.blueprint)  # The drawing page at GET /.
+    app.register_blueprint(inference_protocol.blueprint)  # The Open Inference Protocol (KServe V2) at /v2.
     monitoring.init_app(app)  # /metrics, request timing, JSON access log.
     errors.init_app(app)
     return app
