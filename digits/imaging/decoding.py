@@ -43,7 +43,7 @@ def decode_grayscale(data, max_pixels=DEFAULT_MAX_PIXELS, working_side=WORKING_S
             # Decode at 1/2, 1/4 or 1/8 scale when that still leaves working_side pixels: much less work.
             image.draft("L" if image.mode in {"L", "RGB"} else image.mode, (working_side, working_side))
         image.load()
-        image = ImageOps.exif_transpose(image) or image
+        ImageOps.exif_transpose(image, in_place=True)  # In place: a copy of a large image costs as much as it.
         return _to_luminance(image, working_side)
     except exceptions.DigitInputError:
         raise
@@ -119,10 +119,11 @@ def _to_luminance(image, working_side):
         return _shrink_array(_wide_range_to_unit(image), working_side)
     has_alpha = image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
     if has_alpha:
-        image = image.convert("RGBA")
+        image = image if image.mode == "RGBA" else image.convert("RGBA")  # Converting to its own mode copies.
         # A browser canvas is RGBA but opaque: skip the per-pixel blending, the common case.
         has_alpha = image.getchannel("A").getextrema()[0] < 255
-    image = _shrink(image.convert("RGBA" if has_alpha else "L"), working_side)
+    target_mode = "RGBA" if has_alpha else "L"
+    image = _shrink(image if image.mode == target_mode else image.convert(target_mode), working_side)
     if not has_alpha:
         return np.asarray(image, dtype=np.float32) / 255.0
     luminance = np.asarray(image.convert("L"), dtype=np.float32) / 255.0

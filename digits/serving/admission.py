@@ -7,6 +7,7 @@ semaphore queues greenlets; under app.py's threaded server, threads.
 """
 
 import threading
+import time
 
 import flask
 
@@ -21,7 +22,17 @@ def _admit():
         return
     flask.request.get_data(parse_form_data=True)  # Form parts parsed and spooled; any other body cached.
     slots = flask.current_app.extensions[EXTENSION_KEY]
-    if not slots.acquire(timeout=flask.current_app.config["BUSY_WAIT"]):
+    wait = flask.current_app.config["BUSY_WAIT"]
+    started = time.monotonic()
+    if not slots.acquire(timeout=wait):
+        raise errors.Overloaded("The server is busy; try again in a moment.", retry_after=1)
+    # Under gevent, CPU work never yields: without this pause every request would find the slot free (its
+    # holder done), and queue instead, unbounded, for the event loop. Paused, the others reach the slot, see
+    # it taken and wait for it, with a timeout. Under threads it is a no-op.
+    time.sleep(0)
+    # Timed here too: the timers of gevent's waiters are late when CPU work blocks the loop.
+    if time.monotonic() - started > wait:
+        slots.release()
         raise errors.Overloaded("The server is busy; try again in a moment.", retry_after=1)
     flask.g.holds_work_slot = True
 

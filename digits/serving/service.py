@@ -16,7 +16,7 @@ DEFAULTS = {
     "MAX_FILES": 16,
     "MAX_REQUEST_PIXELS": decoding.DEFAULT_MAX_PIXELS,  # All of a request's images together: one large photo's worth.
     "MAX_FORM_PARTS": 64,  # Multipart parts per request; MAX_FILES files and a few fields need far fewer.
-    "BUSY_SLOTS": 2,  # Requests doing CPU work at once per process (a gunicorn worker runs one at a time anyway).
+    "BUSY_SLOTS": 1,  # Requests doing CPU work at once per process: a gunicorn worker runs one at a time anyway.
     "BUSY_WAIT": 2.0,  # Seconds a request waits for a slot before it is answered 503.
     "CORS_ORIGINS": "*",  # As the original: the Angular client runs on another origin (localhost:4200).
     "WARM_UP": True,

@@ -1,8 +1,10 @@
 """gunicorn's gevent worker with read deadlines and JSON errors: `worker_class` in gunicorn.conf.py.
 
 A connection costs a greenlet, not a process, so clients that trickle their headers or body hold nothing a
-normal upload needs. Each request must arrive whole within REQUEST_DEADLINE seconds, with no silence longer
-than IDLE_TIMEOUT, or it is answered 408 and the connection closed. gunicorn's own refusals (a bad request
+normal upload needs; waiting connections are accepted in bulk (MAX_ACCEPT), so a flood meets the app's
+work-slot limit (a fast 503) rather than a hidden queue. Each request must arrive whole within
+REQUEST_DEADLINE seconds, with no silence longer than IDLE_TIMEOUT, or it is answered 408 and the
+connection closed. gunicorn's own refusals (a bad request
 line, too many headers, ...) leave as our JSON error shape rather than its HTML page.
 
 This module imports nothing of ours at import time: gunicorn imports it in the master, before the metrics
@@ -16,6 +18,7 @@ import time
 
 from gunicorn import util
 from gunicorn.http import errors as parse_errors
+from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
 from werkzeug import exceptions as http
 
@@ -83,8 +86,32 @@ class DeadlineSocket:
         return getattr(self._sock, name)
 
 
+# Connections taken from the listen queue at once. gunicorn takes one, to spread them over the workers; but
+# while a worker computes, nothing is accepted, and a flood would wait unseen in the kernel's queue. Taken
+# in, the requests reach the app's work slots, and those over capacity are answered 503 at once.
+MAX_ACCEPT = int(os.environ.get("MNIST_MAX_ACCEPT", "64"))
+
+
+class _StreamServer(ggevent.StreamServer):
+    """gevent's server, accepting up to MAX_ACCEPT waiting connections at a time (gunicorn sets 1)."""
+
+    @property
+    def max_accept(self):
+        """Connections taken from the listen queue each time the loop looks."""
+        return MAX_ACCEPT
+
+    @max_accept.setter
+    def max_accept(self, value):
+        """gunicorn's value is ignored."""
+
+
 class DigitsWorker(GeventWorker):
     """The gevent worker with per-request read deadlines and JSON answers to requests gunicorn refuses."""
+
+    def init_process(self):
+        """As gevent's worker, with our server class (gunicorn's worker builds its server by this global name)."""
+        ggevent.StreamServer = _StreamServer
+        super().init_process()
 
     def handle(self, listener, client, addr):
         """Serve one connection through a DeadlineSocket."""
