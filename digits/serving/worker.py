@@ -1,7 +1,7 @@
 """gunicorn's gevent worker with read deadlines and JSON errors: `worker_class` in gunicorn.conf.py.
 
 A connection costs a greenlet, not a process, so clients that trickle their headers or body hold nothing a
-normal upload needs; waiting connections are accepted in bulk (MAX_ACCEPT), so a flood meets the app's
+normal upload needs; under a flood, waiting connections are accepted in bulk, so they meet the app's
 work-slot limit (a fast 503) rather than a hidden queue. Each request must arrive whole within
 REQUEST_DEADLINE seconds, with no silence longer than IDLE_TIMEOUT, or it is answered 408 and the
 connection closed. gunicorn's own refusals (a bad request
@@ -14,6 +14,8 @@ folder exists, and metrics created then would not be shared between workers.
 import contextlib
 import json
 import os
+import socket
+import struct
 import time
 
 from gunicorn import util
@@ -86,23 +88,36 @@ class DeadlineSocket:
         return getattr(self._sock, name)
 
 
-# Connections taken from the listen queue at once. gunicorn takes one, to spread them over the workers; but
-# while a worker computes, nothing is accepted, and a flood would wait unseen in the kernel's queue. Taken
-# in, the requests reach the app's work slots, and those over capacity are answered 503 at once.
-MAX_ACCEPT = int(os.environ.get("MNIST_MAX_ACCEPT", "64"))
+# Connections taken from the listen queue at once. One, as gunicorn does, while the queue is short: a
+# worker then takes a connection when it is free to serve it, and the workers share the load evenly. But
+# while a worker computes nothing is accepted, and under a flood the requests would wait unseen in the
+# kernel's queue; once it holds FLOOD_QUEUE connections or more, they are taken in bulk, reach the app's
+# work slot, and those over capacity are answered 503 at once.
+FLOOD_QUEUE = int(os.environ.get("MNIST_FLOOD_QUEUE", "16"))
+BULK_ACCEPT = 64
+_TCP_INFO_SIZE = 32  # Up to tcpi_sacked; for a listening socket tcpi_unacked is its accept queue's length.
+
+
+def accept_queue_length(listener):
+    """Connections waiting in a listening TCP socket's accept queue (Linux), or 0 if it cannot say."""
+    try:
+        info = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+    except (OSError, AttributeError):
+        return 0  # Not TCP (a Unix socket), or not Linux.
+    return struct.unpack_from("I", info, 24)[0] if len(info) >= 28 else 0
 
 
 class _StreamServer(ggevent.StreamServer):
-    """gevent's server, accepting up to MAX_ACCEPT waiting connections at a time (gunicorn sets 1)."""
+    """gevent's server, accepting one connection at a time, or many when the accept queue shows a flood."""
 
     @property
     def max_accept(self):
         """Connections taken from the listen queue each time the loop looks."""
-        return MAX_ACCEPT
+        return BULK_ACCEPT if accept_queue_length(self.socket) >= FLOOD_QUEUE else 1
 
     @max_accept.setter
     def max_accept(self, value):
-        """gunicorn's value is ignored."""
+        """gunicorn's value is replaced by ours."""
 
 
 class DigitsWorker(GeventWorker):
