@@ -115,7 +115,11 @@ def _refuse_too_many_scans(data, size):
 
 def _to_luminance(image, working_side):
     """Convert any mode to luminance, shrinking first so the float work is on a small array."""
-    if image.mode in _INTEGER_MODES or image.mode == "F":
+    if image.mode in {"I", "F"}:
+        # Shrunk first, in Pillow: the range is then found on a small array (an infinity or NaN averaged in
+        # stays one, and is handled there).
+        return _shrink_array(_wide_range_to_unit(_shrink(image, working_side)), working_side)
+    if image.mode in _INTEGER_MODES:
         return _shrink_array(_wide_range_to_unit(image), working_side)
     has_alpha = image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
     if has_alpha:
