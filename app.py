@@ -9,6 +9,8 @@ import os
 import socket
 import sys
 
+READ_TIMEOUT = 15  # Seconds a connection of the development server may stay silent while sending its request.
+
 
 def parse_args(argv=None):
     """Host, port and model from flags, falling back to MNIST_HOST, MNIST_PORT, MNIST_MODEL_PATH."""
@@ -49,7 +51,17 @@ def main(argv=None):
     service.quiet_development_server()  # Our JSON access log replaces Werkzeug's coloured request lines.
     print(f"Serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
     # Debug mode stays off: it would run a code-executing debugger on errors.
-    app.run(host=args.host, port=args.port, debug=False, threaded=True)
+    app.run(host=args.host, port=args.port, debug=False, threaded=True, request_handler=_request_handler_class())
+
+
+def _request_handler_class():
+    """Werkzeug's request handler, dropping a connection silent for READ_TIMEOUT seconds."""
+    from werkzeug import serving
+
+    class RequestHandler(serving.WSGIRequestHandler):
+        timeout = READ_TIMEOUT  # A thread per connection: a client that stops sending must not keep one forever.
+
+    return RequestHandler
 
 
 @functools.cache

@@ -42,9 +42,20 @@ bind = [os.environ.get("MNIST_BIND") or (f"0.0.0.0:{_port}" if _port else "127.0
 # (WEB_CONCURRENCY, gunicorn's usual variable, overrides). More workers than cores only queue on the cores.
 workers = int(os.environ.get("WEB_CONCURRENCY", _usable_cores()))
 
-# Sync workers: one request at a time per process, all a CPU-bound request can use; threads inside a
-# worker only contend for the GIL and the same core.
-worker_class = "sync"
+# gevent workers (digits/serving/worker.py): a connection costs a greenlet, not the process, so clients that
+# trickle their request hold nothing a normal upload needs; each request must arrive whole within a deadline
+# (408 otherwise), and gunicorn's own refusals are JSON. CPU work still runs one request at a time per
+# process, and the app caps how many may wait for it (503 with Retry-After beyond).
+worker_class = "digits.serving.worker.DigitsWorker"
+
+# Connections one worker holds at once (reading, waiting or answering). Each costs a greenlet and at most
+# the form parser's in-memory buffer (larger uploads spool to a temporary file).
+worker_connections = 256
+
+# One request per connection, as the sync worker did: a kept-alive connection would stay with the worker
+# that accepted it, however busy, while a fresh one goes to a worker free to accept it. (The Angular client
+# sends one request per drawing anyway.)
+keepalive = 0
 
 # The app and its model load in each worker after the fork, never in the master: a preloaded app would be
 # built before on_starting (below) has checked the model file and set the workers' shared metrics folder.
@@ -94,10 +105,10 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
-    """Let Prometheus drop a dead worker's live gauges."""
-    from prometheus_client import multiprocess
+    """Fold a dead worker's metric files into the archive (totals never go back) and remove them."""
+    from digits.serving import metrics_files
 
-    multiprocess.mark_process_dead(worker.pid)
+    metrics_files.retire(worker.pid)
 
 
 def on_exit(server):

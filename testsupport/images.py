@@ -83,3 +83,12 @@ def jpeg_bomb(width, height):
     marker = data.index(b"\xff\xc0")
     data[marker + 5 : marker + 9] = struct.pack(">HH", height, width)
     return bytes(data)
+
+
+def jpeg_scan_bomb(side, scans):
+    """A progressive grey JPEG, side x side, whose last scan is repeated until it has `scans` scans."""
+    data = encode(Image.new("L", (side, side), 128), "JPEG", progressive=True, quality=90)
+    last_scan = data.rindex(b"\xff\xda")
+    body, tail = data[:last_scan], data[last_scan:-2]  # Without the end-of-image marker, FF D9.
+    extra = max(0, scans - data.count(b"\xff\xda"))
+    return body + tail * (extra + 1) + b"\xff\xd9"

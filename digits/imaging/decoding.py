@@ -1,10 +1,14 @@
 """Bytes of any image Pillow reads in, one grayscale float array out, safely.
 
-Safety first: the pixel count is checked from the header before anything is decoded, JPEGs are decoded
-at a reduced scale where that suffices, and every failure leaves as one of our own exceptions.
+Safety first: only the formats we document are ever opened (Pillow's other readers, EPS with its
+Ghostscript above all, are never tried); the pixel count, and for a JPEG its number of scans, are checked
+from the file's structure before anything is decoded; JPEGs are decoded at a reduced scale where that
+suffices; every failure leaves as one of our own exceptions, whose message is ours (the library's detail
+goes to the log, never to the client).
 """
 
 import io
+import logging
 import warnings
 
 import numpy as np
@@ -14,6 +18,14 @@ from digits.imaging import exceptions
 
 DEFAULT_MAX_PIXELS = 25_000_000  # 25 megapixels: a phone photo; a decompression bomb is far beyond it.
 WORKING_SIDE = 256  # Larger images are shrunk to this first: the digit ends as 20x20, and thin strokes are redrawn.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # What the README promises; Pillow tries no other reader.
+# A progressive JPEG decodes every scan over the whole image: the cost is scans x pixels. Real photos have
+# about 10 scans; a file repeating its last scan thousands of times is a CPU bomb.
+TYPICAL_JPEG_SCANS = 10
+MAX_JPEG_SCANS = 100
+MAX_JPEG_SCAN_PIXELS = 500_000_000  # Scans x pixels: 20 scans of a 25-megapixel photo, 100 of 5 megapixels.
+
+log = logging.getLogger(__name__)
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _INTEGER_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -24,6 +36,8 @@ def decode_grayscale(data, max_pixels=DEFAULT_MAX_PIXELS, working_side=WORKING_S
     if not data:
         raise exceptions.EmptyUpload("The file is empty.")
     image = _open(data, max_pixels)
+    if image.format == "JPEG":
+        _refuse_too_many_scans(data, image.size)
     canvas = _decode_opaque_gray_png(image, data, working_side)
     if canvas is not None:
         return canvas
@@ -32,14 +46,31 @@ def decode_grayscale(data, max_pixels=DEFAULT_MAX_PIXELS, working_side=WORKING_S
             # Decode at 1/2, 1/4 or 1/8 scale when that still leaves working_side pixels: much less work.
             image.draft("L" if image.mode in {"L", "RGB"} else image.mode, (working_side, working_side))
         image.load()
-        image = ImageOps.exif_transpose(image) or image
+        ImageOps.exif_transpose(image, in_place=True)  # In place: a copy of a large image costs as much as it.
         return _to_luminance(image, working_side)
     except exceptions.DigitInputError:
         raise
     except MemoryError as error:
         raise exceptions.ImageTooLarge("The image is too large to decode.") from error
     except Exception as error:  # Pillow reports damaged data through many exception types.
-        raise exceptions.CorruptImage(f"The {image.format} image could not be decoded: {error}") from error
+        log.info("undecodable %s upload: %s: %s", image.format, type(error).__name__, error)
+        raise exceptions.CorruptImage(
+            f"The {image.format} image could not be decoded (damaged or truncated).") from error
+
+
+def decoding_work(data):
+    """Pixels decoding will pass over, from the header alone: width x height, once per 10 scans of a JPEG.
+
+    0 if the bytes are no image we read (decoding them then says why). Used to bound a request's total work.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Exception:  # Not an image, a damaged header, a bomb Pillow refuses: all reported when decoded.
+        return 0
+    passes = -(-data.count(b"\xff\xda") // TYPICAL_JPEG_SCANS) if image.format == "JPEG" else 1
+    return image.width * image.height * max(1, passes)
 
 
 def _open(data, max_pixels):
@@ -47,14 +78,15 @@ def _open(data, max_pixels):
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
             raise exceptions.ImageTooLarge(f"The image has too many pixels (at most {max_pixels:,}).") from error
         except UnidentifiedImageError as error:
             raise exceptions.NotAnImage(
                 "The file is not an image in a format we read (PNG, JPEG, GIF, BMP, WebP, TIFF).") from error
         except Exception as error:
-            raise exceptions.CorruptImage(f"The image header could not be read: {error}") from error
+            log.info("unreadable image header: %s: %s", type(error).__name__, error)
+            raise exceptions.CorruptImage("The image header could not be read (damaged or truncated).") from error
     _refuse_too_many_pixels(image.size, max_pixels)
     return image
 
@@ -97,16 +129,35 @@ def _decode_opaque_gray_png(image, data, working_side):
     return np.asarray(_shrink(gray, working_side), dtype=np.float32) / 255.0
 
 
+def _refuse_too_many_scans(data, size):
+    """Refuse a JPEG whose scans would cost too much, counted before decoding.
+
+    Every scan starts with an SOS marker, FF DA; inside compressed data an FF byte is always followed by
+    00 or a restart marker, so counting FF DA counts the scans (metadata could add a few, never hide one).
+    """
+    scans = data.count(b"\xff\xda")
+    pixels = size[0] * size[1]
+    if scans > MAX_JPEG_SCANS or scans * pixels > MAX_JPEG_SCAN_PIXELS:
+        raise exceptions.TooManyScans(
+            f"The JPEG has {scans} scans over {pixels:,} pixels; at most {MAX_JPEG_SCANS} scans, and "
+            f"{MAX_JPEG_SCAN_PIXELS:,} scan-pixels in all, are accepted.")
+
+
 def _to_luminance(image, working_side):
     """Convert any mode to luminance, shrinking first so the float work is on a small array."""
-    if image.mode in _INTEGER_MODES or image.mode == "F":
+    if image.mode in {"I", "F"}:
+        # Shrunk first, in Pillow: the range is then found on a small array (an infinity or NaN averaged in
+        # stays one, and is handled there).
+        return _shrink_array(_wide_range_to_unit(_shrink(image, working_side)), working_side)
+    if image.mode in _INTEGER_MODES:
         return _shrink_array(_wide_range_to_unit(image), working_side)
     has_alpha = image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
     if has_alpha:
-        image = image.convert("RGBA")
+        image = image if image.mode == "RGBA" else image.convert("RGBA")  # Converting to its own mode copies.
         # A browser canvas is RGBA but opaque: skip the per-pixel blending, the common case.
         has_alpha = image.getchannel("A").getextrema()[0] < 255
-    image = _shrink(image.convert("RGBA" if has_alpha else "L"), working_side)
+    target_mode = "RGBA" if has_alpha else "L"
+    image = _shrink(image if image.mode == target_mode else image.convert(target_mode), working_side)
     if not has_alpha:
         return np.asarray(image, dtype=np.float32) / 255.0
     luminance = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
@@ -128,11 +179,20 @@ def _flatten_alpha(luminance, alpha):
 
 def _wide_range_to_unit(image):
     """16-bit, 32-bit and float images to 0..1, by the range their values actually use."""
-    values = np.asarray(image, dtype=np.float32)
-    if image.mode == "F":
-        low, high = float(values.min()), float(values.max())
-        return (values - low) / (high - low) if high > low else np.zeros_like(values)
-    return values / (65535.0 if values.max() > 255 else 255.0)
+    values = np.asarray(image, dtype=np.float64)  # Float64: the span of +-3e38 overflows float32.
+    finite = np.isfinite(values)
+    if not finite.all():
+        if not finite.any():
+            raise exceptions.NoDigitFound("No digit found: the image holds no finite values.")
+        # Infinities take the extreme finite values on their side; NaN (no value) the lowest.
+        low, high = float(values[finite].min()), float(values[finite].max())
+        values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
+    low, high = float(values.min()), float(values.max())
+    if image.mode == "F" or low < 0 or high > 65535:
+        unit = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    else:
+        unit = values / (65535.0 if high > 255 else 255.0)
+    return unit.astype(np.float32)
 
 
 def _shrink(image, working_side):

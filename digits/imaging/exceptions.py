@@ -36,6 +36,13 @@ class ImageTooLarge(DigitInputError):
     code = "image_too_large"
 
 
+class TooManyScans(DigitInputError):
+    """A JPEG whose scans (a progressive file's passes over the image) would cost too much to decode."""
+
+    status = 413
+    code = "too_many_scans"
+
+
 class NoDigitFound(DigitInputError):
     """The image decoded but holds nothing that looks like ink."""
 

@@ -8,7 +8,7 @@ import flask
 import numpy as np
 from PIL import Image
 
-from digits.imaging import exceptions, preparation
+from digits.imaging import decoding, exceptions, preparation
 from digits.serving import classifier, errors, monitoring
 
 blueprint = flask.Blueprint("api", __name__)
@@ -76,11 +76,17 @@ def _uploaded_files():
 
 def _prepare(files):
     """Each uploaded file as the 28x28 digit the model reads; a bad file fails the request, naming it."""
-    max_pixels = flask.current_app.config["MAX_IMAGE_PIXELS"]
+    config = flask.current_app.config
+    uploads = [file.read() for file in files]
+    pixels = sum(decoding.decoding_work(data) for data in uploads)  # From headers: nothing decoded yet.
+    if pixels > config["MAX_REQUEST_PIXELS"]:
+        raise errors.TooManyPixelsInRequest(
+            f"The images hold {pixels:,} pixels together (a JPEG counted once per 10 scans); "
+            f"at most {config['MAX_REQUEST_PIXELS']:,} per request.")
     digits = []
-    for index, file in enumerate(files):
+    for index, data in enumerate(uploads):
         try:
-            digits.append(preparation.prepare_upload(file.read(), max_pixels=max_pixels))
+            digits.append(preparation.prepare_upload(data, max_pixels=config["MAX_IMAGE_PIXELS"]))
         except exceptions.DigitInputError as error:
             if len(files) > 1:
                 raise errors.FileRefused(index, len(files), error) from error

@@ -16,6 +16,7 @@ class ApiError(Exception):
 
     status = 400
     code = "bad_request"
+    headers = ()
 
 
 class TooManyFiles(ApiError):
@@ -30,6 +31,25 @@ class MissingFile(ApiError):
 
     status = 400
     code = "missing_file"
+
+
+class TooManyPixelsInRequest(ApiError):
+    """The request's images add up to more pixels than MAX_REQUEST_PIXELS; refused from their headers."""
+
+    status = 413
+    code = "too_many_pixels_in_request"
+
+
+class Overloaded(ApiError):
+    """Every work slot stayed busy for the whole short wait: come back in a moment rather than queue."""
+
+    status = 503
+    code = "overloaded"
+
+    def __init__(self, message, retry_after=1):
+        """A refusal telling the client, in Retry-After, how many seconds to wait."""
+        super().__init__(message)
+        self.headers = [("Retry-After", str(retry_after))]
 
 
 class FileRefused(ApiError):
@@ -57,14 +77,14 @@ def error_response(status, code, message, headers=None):
 
 def _http_error(error):
     """Werkzeug's HTTP errors (404, 405, 413 from MAX_CONTENT_LENGTH, ...) as JSON."""
-    code = _WERKZEUG_CODES.get(type(error)) or _snake_case(error.name)
+    code = getattr(error, "error_code", None) or _WERKZEUG_CODES.get(type(error)) or _snake_case(error.name)
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     return error_response(error.code, code, _describe(error), headers)
 
 
 def _describe(error):
     """Werkzeug's description, with the limit stated where Werkzeug leaves it out."""
-    if isinstance(error, http.RequestEntityTooLarge):
+    if type(error) is http.RequestEntityTooLarge:
         limit = flask.current_app.config["MAX_CONTENT_LENGTH"]
         return f"The request is larger than the limit of {limit:,} bytes ({limit / 2**20:g} MiB)."
     return error.description
@@ -72,7 +92,7 @@ def _describe(error):
 
 def _input_error(error):
     """Our own refusals of a request or an upload (no file, not an image, no digit, too many pixels...)."""
-    return error_response(error.status, error.code, str(error))
+    return error_response(error.status, error.code, str(error), getattr(error, "headers", None))
 
 
 def _unexpected_error(error):

@@ -22,6 +22,8 @@ LATENCY = prometheus_client.Histogram(
 PREDICTIONS = prometheus_client.Counter("digits_predictions_total", "Digits predicted", ["digit"])
 ERRORS = prometheus_client.Counter("digits_errors_total", "Errors answered, by kind", ["error"])
 
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+
 access_log = logging.getLogger("digits.access")
 blueprint = flask.Blueprint("monitoring", __name__)
 
@@ -45,8 +47,11 @@ def metrics():
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = prometheus_client.REGISTRY
+    try:
+        body = prometheus_client.generate_latest(registry)
+    except FileNotFoundError:  # A dead worker's file was archived and removed as we read: read again.
+        body = prometheus_client.generate_latest(registry)
     # content_type, not mimetype: the constant already names its charset, and Flask would add a second one.
-    body = prometheus_client.generate_latest(registry)
     return flask.Response(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 
@@ -60,7 +65,8 @@ def _observe(response):
     seconds = time.perf_counter() - flask.g.get("started", time.perf_counter())
     rule = flask.request.url_rule
     endpoint = rule.rule if rule else "unmatched"  # Never the raw path: it would let clients create labels.
-    REQUESTS.labels(method=flask.request.method, endpoint=endpoint, status=str(response.status_code)).inc()
+    method = flask.request.method if flask.request.method in KNOWN_METHODS else "other"  # Any token is a method.
+    REQUESTS.labels(method=method, endpoint=endpoint, status=str(response.status_code)).inc()
     LATENCY.labels(endpoint=endpoint).observe(seconds)
     if not flask.current_app.config["ACCESS_LOG"]:
         return response

@@ -7,13 +7,17 @@ import flask_cors
 
 from digits import model_file
 from digits.imaging import decoding
-from digits.serving import api, classifier, errors, inference_protocol, monitoring, page
+from digits.serving import admission, api, classifier, errors, forms, inference_protocol, monitoring, page
 
 DEFAULTS = {
     "MODEL_PATH": str(model_file.DEFAULT_PATH),
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,  # Werkzeug answers 413 before reading a larger body.
     "MAX_IMAGE_PIXELS": decoding.DEFAULT_MAX_PIXELS,
     "MAX_FILES": 16,
+    "MAX_REQUEST_PIXELS": decoding.DEFAULT_MAX_PIXELS,  # All of a request's images together: one large photo's worth.
+    "MAX_FORM_PARTS": 64,  # Multipart parts per request; MAX_FILES files and a few fields need far fewer.
+    "BUSY_SLOTS": 1,  # Requests doing CPU work at once per process: a gunicorn worker runs one at a time anyway.
+    "BUSY_WAIT": 2.0,  # Seconds a request waits for a slot before it is answered 503.
     "CORS_ORIGINS": "*",  # As the original: the Angular client runs on another origin (localhost:4200).
     "WARM_UP": True,
     "THREADS": 1,  # Math threads (BLAS, the model's runtime) per process: each server worker is a process on a core.
@@ -31,10 +35,12 @@ def create_app(config=None):
     app.json.sort_keys = False  # Keep digit, confidence, probabilities in the order people read them.
     classifier.init_app(app)  # Loads and warms the model once.
     flask_cors.CORS(app, origins=app.config["CORS_ORIGINS"])
+    forms.init_app(app)  # Non-UTF-8 filenames read; each form limit with its own error code.
     app.register_blueprint(api.blueprint)
     app.register_blueprint(page.blueprint)  # The drawing page at GET /.
     app.register_blueprint(inference_protocol.blueprint)  # The Open Inference Protocol (KServe V2) at /v2.
     monitoring.init_app(app)  # /metrics, request timing, JSON access log.
+    admission.init_app(app)  # A POST is read whole, then waits briefly for a work slot or gets a 503.
     errors.init_app(app)
     return app
 
