@@ -23,20 +23,25 @@ from digits.imaging import decoding, exceptions, preparation
 WIDE_ASPECT = 2.0  # Images wider than twice their height are decoded larger, so each digit keeps pixels.
 MIN_LINE_PIXELS = 128  # ... at least this many rows then (up to MAX_WORKING_SIDE along the width).
 MAX_WORKING_SIDE = 1024
+MIN_DIGIT_PIXELS = 48  # Digits on a line shorter than this are decoded again, larger (up to MAX_WORKING_SIDE).
 LINE_GAP = 1.5  # A blob joins the line if it lies within 1.5 line heights of it, sideways.
-CUT_WIDTH = 0.8  # Blobs wider than 0.8 line heights may be touching digits: cut candidates are sought.
+CUT_WIDTH = 0.6  # Blobs wider than 0.6 line heights may be touching digits: cut candidates are sought.
 MIN_ATOM = 0.18  # Cut candidates are at least this many line heights apart and from a blob's ends.
 MAX_RUN_WIDTH = 1.9  # No digit is wider than this many line heights.
 MAX_RUN = 6  # ... nor made of more than this many atoms.
-DIGIT_COST = 0.3  # Log-confidence one more digit must earn.
-GAP_COST = 2.5  # Joining strokes across a clear gap: pieces of one digit rarely stand side by side.
-CUT_COST = 1.0  # Cutting through a stroke, per stroke cut: touching digits meet in one stroke, a 0 has two.
+DIGIT_COST = 0.0  # Log-confidence one more digit must earn (none: the costs below do the work).
+GAP_COST = 1.0  # Joining strokes across a clear gap ...
+SIDE_BY_SIDE_COST = 2.5  # ... or two tall strokes side by side: pieces of one digit are rarely both full height.
+TALL_HEIGHT = 0.7  # A stroke this much of the line's height is tall.
+ONE_DIGIT_RATIO = 0.9  # A line narrower than this (width / height) ...
+ONE_DIGIT_CONFIDENCE = 0.5  # ... that reads as one digit this confidently is one digit.
+CUT_COST = 0.5  # Cutting through a stroke, per stroke cut: touching digits meet in one stroke, a 0 has two.
 DROP_COST = 1.0  # Dropping a small fragment (a dot, a stray mark) that is no digit.
 DROP_AREA = 0.15  # ... one with less ink than this fraction of the largest stroke.
 SHORT_HEIGHT = 0.5  # A candidate shorter than half the line is a fragment (a bar, a loop, a dot) ...
 SHORT_COST = 4.0  # ... and costs this much.
 WIDE_RATIO = 1.15  # Wider than this (width / height) a candidate is likely two digits ...
-WIDE_COST = 5.0  # ... and costs this much per unit of ratio beyond it.
+WIDE_COST = 3.0  # ... and costs this much per unit of ratio beyond it.
 
 Digit = collections.namedtuple("Digit", "image box")  # 28x28 float32, (left, top, width, height) in the upload.
 
@@ -52,9 +57,15 @@ def prepare_number(data, max_pixels=decoding.DEFAULT_MAX_PIXELS, classify=None):
     if width > WIDE_ASPECT * height:
         working_side = min(MAX_WORKING_SIDE, max(working_side, round(MIN_LINE_PIXELS * width / height)))
     gray = decoding.decode_grayscale(data, max_pixels=max_pixels, working_side=working_side)
-    digits = segment(gray, classify)
+    line = _find_line(gray)
+    # Several digits small in a large image (a number in a photo): decode again with more pixels per digit.
+    larger = min(MAX_WORKING_SIDE, round(working_side * MIN_DIGIT_PIXELS / line.height))
+    if len(line.atoms) > 1 and line.height < MIN_DIGIT_PIXELS and max(gray.shape) < max(height, width) \
+            and larger > working_side:
+        gray = decoding.decode_grayscale(data, max_pixels=max_pixels, working_side=larger)
+        line = _find_line(gray)
     scale_y, scale_x = height / gray.shape[0], width / gray.shape[1]
-    return [Digit(image, _scale_box(box, scale_x, scale_y)) for image, box in digits]
+    return [Digit(image, _scale_box(box, scale_x, scale_y)) for image, box in _read(line, classify)]
 
 
 def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
@@ -76,26 +87,45 @@ def segment(gray, classify=None):
 
     Boxes are (left, top, width, height) in the pixels of `gray`.
     """
-    gray = np.asarray(gray, dtype=np.float32)
+    return _read(_find_line(np.asarray(gray, dtype=np.float32)), classify)
+
+
+def _find_line(gray):
+    """The ink, its strokes on the digits' line, and the atoms they are cut into."""
     ink = preparation.flatten_background(preparation.ink_positive(gray))
     labels, components = _line_components(ink)
-    line_height = max(c.bottom - c.top for c in components.values())
-    atoms, owner, bounds = _atoms(labels, components, line_height)
-    chosen = [(0, len(atoms))]
-    if len(atoms) > 1:
-        candidates = _candidates(ink, labels, components, owner, atoms, line_height)
-        scores = _scores(candidates, bounds, classify, line_height, max(c.area for c in components.values()))
-        chosen = [run for run in _best_partition(len(atoms), scores) if scores[run][1]]
+    height = max(c.bottom - c.top for c in components.values())
+    atoms, owner, bounds = _atoms(labels, components, height)
+    return Line(ink, labels, components, height, atoms, owner, bounds)
+
+
+def _read(line, classify):
+    """The best reading of a line: its digits as (28x28, box) pairs, left to right."""
+    chosen = [(0, len(line.atoms))]
+    if len(line.atoms) > 1:
+        candidates = _candidates(line.ink, line.labels, line.components, line.owner, line.atoms, line.height)
+        largest = max(c.area for c in line.components.values())
+        confidence = _confidence(candidates, classify)
+        scores = _scores(candidates, line.bounds, confidence, line.height, largest)
+        chosen = [run for run in _best_partition(len(line.atoms), scores) if scores[run][1]]
+        everything = (0, len(line.atoms))
+        whole = candidates.get(everything)
+        # Narrow as one digit and read confidently as one: one digit, whatever pieces it was drawn in.
+        if whole is not None and whole.width < ONE_DIGIT_RATIO * whole.height \
+                and confidence[everything] >= ONE_DIGIT_CONFIDENCE:
+            chosen = [everything]
     if len(chosen) <= 1:
         # One digit: exactly the single-digit preparation, whatever the line search kept or dropped.
-        mask = preparation.digit_mask(ink)
-        return [(preparation.fit_and_center(ink, mask), _mask_box(mask))]
+        mask = preparation.digit_mask(line.ink)
+        return [(preparation.fit_and_center(line.ink, mask), _mask_box(mask))]
     return [(candidates[run].image, candidates[run].box) for run in chosen]
 
 
+Line = collections.namedtuple("Line", "ink labels components height atoms owner bounds")
 Component = collections.namedtuple("Component", "top left bottom right area")
 Candidate = collections.namedtuple("Candidate", "image box height width area")
-Bound = collections.namedtuple("Bound", "split merge")  # What parting, or joining, two atoms there costs.
+# Between two atoms: "gap" (no ink), "overlap" (two strokes side by side) or "cut" (through `crossed` strokes).
+Bound = collections.namedtuple("Bound", "kind crossed")
 
 
 def _line_components(ink):
@@ -170,13 +200,9 @@ def _atoms(labels, components, line_height):
     sliced_mask = sliced[labels]
     bounds = []
     for x in positions:
-        if kinds[x] == "gap":
-            bounds.append(Bound(0.0, GAP_COST))
-        elif kinds[x] == "overlap":
-            bounds.append(Bound(0.0, 0.0))
-        else:
-            crossed = np.count_nonzero(np.diff(sliced_mask[:, x].astype(np.int8)) == 1) + int(sliced_mask[0, x])
-            bounds.append(Bound(CUT_COST * crossed, 0.0))
+        column = sliced_mask[:, x].astype(np.int8)
+        crossed = int(np.count_nonzero(np.diff(column) == 1) + column[0]) if kinds[x] == "cut" else 0
+        bounds.append(Bound(kinds[x], crossed))
     return atoms, owner, bounds
 
 
@@ -238,22 +264,32 @@ def _candidate(ink, mask):
     return Candidate(image, box, box[3], box[2], int(np.count_nonzero(mask)))
 
 
-def _scores(candidates, bounds, classify, line_height, largest_area):
+def _confidence(candidates, classify):
+    """{run: how confidently the classifier reads the candidate as a digit} (1 for all without a classifier)."""
+    valid = [run for run, c in candidates.items() if c is not None]
+    if classify is None or not valid:
+        return dict.fromkeys(valid, 1.0)
+    probabilities = np.asarray(classify(np.stack([candidates[run].image for run in valid])), dtype=np.float64)
+    return dict(zip(valid, probabilities[:, :10].max(axis=1)))
+
+
+def _scores(candidates, bounds, confidence, line_height, largest_area):
     """{run: (score, is_a_digit)}: the best of reading a run as one digit or dropping it as a fragment.
 
     A digit scores its log confidence, less a cost per digit, less costs for shapes no digit has, for the
     gaps it bridges and for the strokes cut at its right end.
     """
-    valid = [run for run, c in candidates.items() if c is not None]
-    if classify is not None and valid:
-        probabilities = np.asarray(classify(np.stack([candidates[run].image for run in valid])), dtype=np.float64)
-        confidence = dict(zip(valid, probabilities[:, :10].max(axis=1)))
-    else:
-        confidence = dict.fromkeys(valid, 1.0)
+    tall = [c is not None and c.height >= TALL_HEIGHT * line_height
+            for c in (candidates.get((a, a + 1)) for a in range(len(bounds) + 1))]
+    merge, split_at = [], []
+    for k, bound in enumerate(bounds):  # Bound k lies between atoms k and k + 1.
+        side_by_side = bound.kind != "cut" and tall[k] and tall[k + 1]
+        merge.append(SIDE_BY_SIDE_COST if side_by_side else GAP_COST if bound.kind == "gap" else 0.0)
+        split_at.append(CUT_COST * bound.crossed)
     scores = {}
     for (i, j), c in candidates.items():
-        joins = sum(bounds[k - 1].merge for k in range(i + 1, j))
-        split = bounds[j - 1].split if j - 1 < len(bounds) else 0.0
+        joins = sum(merge[i:j - 1])
+        split = split_at[j - 1] if j - 1 < len(bounds) else 0.0
         if c is None:
             scores[(i, j)] = (-joins - split, False)  # No ink: nothing read, nothing lost.
             continue
