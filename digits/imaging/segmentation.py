@@ -4,10 +4,11 @@ The ink is found as for a single digit (preparation's polarity, background and s
 the digits' line are kept; they are cut into narrow vertical slices ("atoms") at the gaps between
 columns of ink and, inside wide blobs, at the thinnest columns, where touching digits usually meet.
 Every run of neighbouring atoms is a candidate digit. The reading chosen is the one whose digits the
-classifier reads most confidently, with a cost per digit (so one digit drawn as several pieces stays
-one) and penalties for shapes no digit has (fragments much shorter than the line, blobs much wider than
-tall). Each chosen digit is prepared exactly as a single digit is, and a line that holds one digit gives
-exactly what `preparation.prepare_upload` gives.
+classifier reads most confidently, less costs that keep one digit drawn in pieces whole: for fragments
+much shorter than the line, for blobs much wider than tall, for each stroke a cut goes through, and for
+joining two tall strokes that stand side by side (two digits, nearly always). A line narrow enough for one
+digit and read confidently as one is one digit. Each chosen digit is prepared exactly as a single digit
+is, and a line read as one digit gives exactly what `preparation.prepare_upload` gives.
 """
 
 import collections
@@ -29,7 +30,6 @@ CUT_WIDTH = 0.6  # Blobs wider than 0.6 line heights may be touching digits: cut
 MIN_ATOM = 0.18  # Cut candidates are at least this many line heights apart and from a blob's ends.
 MAX_RUN_WIDTH = 1.9  # No digit is wider than this many line heights.
 MAX_RUN = 6  # ... nor made of more than this many atoms.
-DIGIT_COST = 0.0  # Log-confidence one more digit must earn (none: the costs below do the work).
 GAP_COST = 1.0  # Joining strokes across a clear gap ...
 SIDE_BY_SIDE_COST = 2.5  # ... or two tall strokes side by side: pieces of one digit are rarely both full height.
 TALL_HEIGHT = 0.7  # A stroke this much of the line's height is tall.
@@ -276,8 +276,8 @@ def _confidence(candidates, classify):
 def _scores(candidates, bounds, confidence, line_height, largest_area):
     """{run: (score, is_a_digit)}: the best of reading a run as one digit or dropping it as a fragment.
 
-    A digit scores its log confidence, less a cost per digit, less costs for shapes no digit has, for the
-    gaps it bridges and for the strokes cut at its right end.
+    A digit scores its log confidence, less costs for shapes no digit has, for the gaps it bridges and for
+    the strokes cut at its right end.
     """
     tall = [c is not None and c.height >= TALL_HEIGHT * line_height
             for c in (candidates.get((a, a + 1)) for a in range(len(bounds) + 1))]
@@ -293,7 +293,7 @@ def _scores(candidates, bounds, confidence, line_height, largest_area):
         if c is None:
             scores[(i, j)] = (-joins - split, False)  # No ink: nothing read, nothing lost.
             continue
-        score = math.log(max(confidence[(i, j)], 1e-9)) - DIGIT_COST - joins - split
+        score = math.log(max(confidence[(i, j)], 1e-9)) - joins - split
         short = c.height < SHORT_HEIGHT * line_height
         if short:
             score -= SHORT_COST
