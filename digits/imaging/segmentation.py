@@ -33,8 +33,10 @@ MAX_RUN = 6  # ... nor made of more than this many atoms.
 GAP_COST = 1.0  # Joining strokes across a clear gap ...
 SIDE_BY_SIDE_COST = 2.5  # ... or two tall strokes side by side: pieces of one digit are rarely both full height.
 TALL_HEIGHT = 0.7  # A stroke this much of the line's height is tall.
-ONE_DIGIT_RATIO = 0.9  # A line narrower than this (width / height) ...
-ONE_DIGIT_CONFIDENCE = 0.5  # ... that reads as one digit this confidently is one digit.
+BAND_LIMIT = 1.25  # The line's height is its strokes' band, at most this many times its tallest stroke's.
+ONE_DIGIT_CONFIDENCE = 0.5  # A line read as one digit this confidently is one digit if it is narrow ...
+ONE_DIGIT_RATIO = 1.0  # ... (no wider than tall) ...
+ONE_DIGIT_MARGIN = 1.0  # ... or if no reading as several digits scores this much better.
 CUT_COST = 0.5  # Cutting through a stroke, per stroke cut: touching digits meet in one stroke, a 0 has two.
 DROP_COST = 1.0  # Dropping a small fragment (a dot, a stray mark) that is no digit.
 DROP_AREA = 0.15  # ... one with less ink than this fraction of the largest stroke.
@@ -94,7 +96,10 @@ def _find_line(gray):
     """The ink, its strokes on the digits' line, and the atoms they are cut into."""
     ink = preparation.flatten_background(preparation.ink_positive(gray))
     labels, components = _line_components(ink)
-    height = max(c.bottom - c.top for c in components.values())
+    # The line's height: its tallest stroke's, or more where a digit is drawn in pieces one above the other.
+    tallest = max(c.bottom - c.top for c in components.values())
+    band = max(c.bottom for c in components.values()) - min(c.top for c in components.values())
+    height = min(band, round(BAND_LIMIT * tallest))
     atoms, owner, bounds = _atoms(labels, components, height)
     return Line(ink, labels, components, height, atoms, owner, bounds)
 
@@ -107,12 +112,14 @@ def _read(line, classify):
         largest = max(c.area for c in line.components.values())
         confidence = _confidence(candidates, classify)
         scores = _scores(candidates, line.bounds, confidence, line.height, largest)
-        chosen = [run for run in _best_partition(len(line.atoms), scores) if scores[run][1]]
+        best, runs = _best_partition(len(line.atoms), scores)
+        chosen = [run for run in runs if scores[run][1]]
         everything = (0, len(line.atoms))
         whole = candidates.get(everything)
-        # Narrow as one digit and read confidently as one: one digit, whatever pieces it was drawn in.
-        if whole is not None and whole.width < ONE_DIGIT_RATIO * whole.height \
-                and confidence[everything] >= ONE_DIGIT_CONFIDENCE:
+        # Read confidently as one digit, and narrow as one or not clearly better read as several: one digit,
+        # whatever pieces it was drawn in (fragments blown up to 20x20 can look like digits too).
+        if whole is not None and confidence[everything] >= ONE_DIGIT_CONFIDENCE and (
+                whole.width <= ONE_DIGIT_RATIO * whole.height or best - scores[everything][0] < ONE_DIGIT_MARGIN):
             chosen = [everything]
     if len(chosen) <= 1:
         # One digit: exactly the single-digit preparation, whatever the line search kept or dropped.
@@ -124,8 +131,9 @@ def _read(line, classify):
 Line = collections.namedtuple("Line", "ink labels components height atoms owner bounds")
 Component = collections.namedtuple("Component", "top left bottom right area")
 Candidate = collections.namedtuple("Candidate", "image box height width area")
-# Between two atoms: "gap" (no ink), "overlap" (two strokes side by side) or "cut" (through `crossed` strokes).
-Bound = collections.namedtuple("Bound", "kind crossed")
+# Between two atoms: "gap" (no ink), "overlap" (two strokes side by side) or "cut" (through `crossed` strokes);
+# `tall` when the strokes on both sides are tall (side by side, they are two digits nearly always).
+Bound = collections.namedtuple("Bound", "kind crossed tall")
 
 
 def _line_components(ink):
@@ -180,12 +188,15 @@ def _atoms(labels, components, line_height):
     breaks = np.flatnonzero(np.diff(inked) > 1)
     starts = [int(inked[0]), *(int(inked[b + 1]) for b in breaks)]
     stops = [*(int(inked[b]) + 1 for b in breaks), int(inked[-1]) + 1]
-    kinds = {}
+    kinds, tall = {}, {}
     for start, stop in zip(starts, stops):
-        for position, kind in _cuts(columns, start, stop, line_height, components):
-            kinds.setdefault(position, kind)
+        for position, kind, both_tall in _cuts(columns, start, stop, line_height, components):
+            if position not in kinds:
+                kinds[position], tall[position] = kind, both_tall
     for stop, start in zip(stops[:-1], starts[1:]):
         kinds[(stop + start) // 2] = "gap"
+        tall[(stop + start) // 2] = any(_is_tall(c, line_height) for c in components.values() if c.right == stop) \
+            and any(_is_tall(c, line_height) for c in components.values() if c.left == start)
     positions = sorted(kinds)
     edges = [0, *positions, labels.shape[1]]
     atoms = list(zip(edges[:-1], edges[1:]))
@@ -202,13 +213,18 @@ def _atoms(labels, components, line_height):
     for x in positions:
         column = sliced_mask[:, x].astype(np.int8)
         crossed = int(np.count_nonzero(np.diff(column) == 1) + column[0]) if kinds[x] == "cut" else 0
-        bounds.append(Bound(kinds[x], crossed))
+        bounds.append(Bound(kinds[x], crossed, tall[x]))
     return atoms, owner, bounds
 
 
+def _is_tall(component, line_height):
+    """Whether a stroke is tall for its line."""
+    return component.bottom - component.top >= TALL_HEIGHT * line_height
+
+
 def _cuts(columns, start, stop, line_height, components):
-    """(column, kind) cuts inside one block of ink: between components that overlap a little ("overlap"),
-    and at the thinnest columns of wide blobs ("cut")."""
+    """(column, kind, both sides tall) cuts inside one block of ink: between components that overlap a little
+    ("overlap"), and at the thinnest columns of wide blobs ("cut")."""
     width = stop - start
     if width < CUT_WIDTH * line_height:
         return []
@@ -218,13 +234,14 @@ def _cuts(columns, start, stop, line_height, components):
     inside = sorted((c for c in components.values() if c.left >= start and c.right <= stop), key=lambda c: c.left)
     for a, b in zip(inside, inside[1:]):
         if b.left >= a.left + spacing and b.right >= a.right + spacing:
-            found.append(((min(a.right, b.right) + b.left) // 2, "overlap"))
+            found.append(((min(a.right, b.right) + b.left) // 2, "overlap",
+                          _is_tall(a, line_height) and _is_tall(b, line_height)))
     smooth = ndimage.uniform_filter1d(columns[start:stop], 3)
     lowest = ndimage.minimum_filter1d(smooth, 2 * (spacing // 2) + 1)
     for x in range(spacing, width - spacing):
         is_minimum = smooth[x] == lowest[x] and smooth[x - 1] != smooth[x]  # A local minimum, counted once.
-        if is_minimum and all(abs(start + x - other) >= spacing for other, _ in found):
-            found.append((start + x, "cut"))
+        if is_minimum and all(abs(start + x - other) >= spacing for other, *_ in found):
+            found.append((start + x, "cut", False))
     return found
 
 
@@ -279,12 +296,9 @@ def _scores(candidates, bounds, confidence, line_height, largest_area):
     A digit scores its log confidence, less costs for shapes no digit has, for the gaps it bridges and for
     the strokes cut at its right end.
     """
-    tall = [c is not None and c.height >= TALL_HEIGHT * line_height
-            for c in (candidates.get((a, a + 1)) for a in range(len(bounds) + 1))]
     merge, split_at = [], []
-    for k, bound in enumerate(bounds):  # Bound k lies between atoms k and k + 1.
-        side_by_side = bound.kind != "cut" and tall[k] and tall[k + 1]
-        merge.append(SIDE_BY_SIDE_COST if side_by_side else GAP_COST if bound.kind == "gap" else 0.0)
+    for bound in bounds:  # Bound k lies between atoms k and k + 1.
+        merge.append(SIDE_BY_SIDE_COST if bound.tall else GAP_COST if bound.kind == "gap" else 0.0)
         split_at.append(CUT_COST * bound.crossed)
     scores = {}
     for (i, j), c in candidates.items():
@@ -309,7 +323,7 @@ def _scores(candidates, bounds, confidence, line_height, largest_area):
 
 
 def _best_partition(count, scores):
-    """The runs (i, j) tiling atoms 0..count that maximise the summed score (dynamic programming)."""
+    """The best summed score, and the runs (i, j) tiling atoms 0..count that reach it (dynamic programming)."""
     best = [0.0] + [-math.inf] * count
     back = [0] * (count + 1)
     for j in range(1, count + 1):
@@ -320,7 +334,7 @@ def _best_partition(count, scores):
     while j > 0:
         runs.append((back[j], j))
         j = back[j]
-    return runs[::-1]
+    return best[count], runs[::-1]
 
 
 def _mask_box(mask):
