@@ -6,9 +6,10 @@ columns of ink and, inside wide blobs, at the thinnest columns, where touching d
 Every run of neighbouring atoms is a candidate digit. The reading chosen is the one whose digits the
 classifier reads most confidently, less costs that keep one digit drawn in pieces whole: for fragments
 much shorter than the line, for blobs much wider than tall, for each stroke a cut goes through, and for
-joining two tall strokes that stand side by side (two digits, nearly always). A line narrow enough for one
-digit and read confidently as one is one digit. Each chosen digit is prepared exactly as a single digit
-is, and a line read as one digit gives exactly what `preparation.prepare_upload` gives.
+joining two tall strokes that stand side by side (two digits, nearly always). A line read confidently as
+one digit is one digit when it is narrow as one or no reading as several is clearly better. Each chosen
+digit is prepared exactly as a single digit is, and a line read as one digit gives exactly what
+`preparation.prepare_upload` gives.
 """
 
 import collections
@@ -45,7 +46,8 @@ SHORT_COST = 4.0  # ... and costs this much.
 WIDE_RATIO = 1.15  # Wider than this (width / height) a candidate is likely two digits ...
 WIDE_COST = 3.0  # ... and costs this much per unit of ratio beyond it.
 
-Digit = collections.namedtuple("Digit", "image box")  # 28x28 float32, (left, top, width, height) in the upload.
+# A digit read: its 28x28 float32 image and its box {left, top, width, height} in the upload's pixels.
+Digit = collections.namedtuple("Digit", "image box")
 
 
 def prepare_number(data, max_pixels=decoding.DEFAULT_MAX_PIXELS, classify=None):
