@@ -109,7 +109,7 @@ def _find_line(gray):
 def _read(line, classify):
     """The best reading of a line: its digits as (28x28, box) pairs, left to right."""
     chosen = [(0, len(line.atoms))]
-    if len(line.atoms) > 1:
+    if len(line.atoms) > 1 and not _narrow_single(line, classify):
         candidates = _candidates(line.ink, line.labels, line.components, line.owner, line.atoms, line.height)
         largest = max(c.area for c in line.components.values())
         confidence = _confidence(candidates, classify)
@@ -120,8 +120,8 @@ def _read(line, classify):
         whole = candidates.get(everything)
         # Read confidently as one digit, and narrow as one or not clearly better read as several: one digit,
         # whatever pieces it was drawn in (fragments blown up to 20x20 can look like digits too).
-        if whole is not None and confidence[everything] >= ONE_DIGIT_CONFIDENCE and (
-                whole.width <= ONE_DIGIT_RATIO * whole.height or best - scores[everything][0] < ONE_DIGIT_MARGIN):
+        if whole is not None and confidence[everything] >= ONE_DIGIT_CONFIDENCE \
+                and best - scores[everything][0] < ONE_DIGIT_MARGIN:
             chosen = [everything]
     if len(chosen) <= 1:
         # One digit: exactly the single-digit preparation, whatever the line search kept or dropped.
@@ -136,6 +136,16 @@ Candidate = collections.namedtuple("Candidate", "image box height width area")
 # Between two atoms: "gap" (no ink), "overlap" (two strokes side by side) or "cut" (through `crossed` strokes);
 # `tall` when the strokes on both sides are tall (side by side, they are two digits nearly always).
 Bound = collections.namedtuple("Bound", "kind crossed tall")
+
+
+def _narrow_single(line, classify):
+    """Whether the whole line is narrow as one digit and read confidently as one: then it is one digit."""
+    keep = np.zeros(line.labels.max() + 1, dtype=bool)
+    keep[list(line.components)] = True
+    whole = _candidate(line.ink, keep[line.labels])
+    if whole is None or whole.width > ONE_DIGIT_RATIO * whole.height:
+        return False
+    return _confidence({(0, 1): whole}, classify)[(0, 1)] >= ONE_DIGIT_CONFIDENCE
 
 
 def _line_components(ink):
