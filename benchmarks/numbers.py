@@ -1,10 +1,11 @@
 """Exact-number accuracy on generated numbers of 2 to 5 MNIST test digits, by kind and by length.
 
-    python3 -m benchmarks.numbers [--count 400] [--seed 2026] [--single 2000]
+    python3 -m benchmarks.numbers [--count 400] [--seed 2026] [--single 2000] [--apart]
 
 Each number goes through the service's own path (decoding, segmentation, the committed model); a number
-counts as read only when every digit is found and read right. `--single` also reads that many MNIST test
-digits one by one through the same path, to show single digits are not split or merged.
+counts as read only when every digit is found and read right. By default a fifth of neighbouring digits
+touch or overlap a little; with `--apart` none do (some nearly touch). `--single` also reads that many
+MNIST test digits one by one through the same path, to show single digits are not split or merged.
 """
 
 import argparse
@@ -36,11 +37,13 @@ def main():
     parser.add_argument("--count", type=int, default=400, help="numbers to generate (default 400)")
     parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
     parser.add_argument("--single", type=int, default=2000, help="single MNIST test digits to read (default 2000)")
+    parser.add_argument("--apart", action="store_true", help="no touching neighbours (default: a fifth touch)")
     arguments = parser.parse_args()
     mnist = mnist_data.load_mnist(allow_download=False)
     model = classifier.Classifier(model_file.DEFAULT_PATH, threads=1)
     started = time.perf_counter()
-    made = numbers.number_set(mnist.x_test, mnist.y_test, arguments.count, seed=arguments.seed)
+    made = numbers.number_set(mnist.x_test, mnist.y_test, arguments.count, seed=arguments.seed,
+                              touching=not arguments.apart)
     by_kind, by_length = collections.defaultdict(list), collections.defaultdict(list)
     for kind, text, data in made:
         correct = read(model, data) == text

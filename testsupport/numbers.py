@@ -16,15 +16,16 @@ from testsupport import synthetic
 
 # Gaps between neighbours, in digit heights: (weight, low, high). Negative gaps overlap.
 GAPS = [(0.55, 0.08, 0.45), (0.25, 0.0, 0.08), (0.2, -0.08, 0.0)]
+APART = [(0.7, 0.08, 0.45), (0.3, 0.02, 0.08)]  # Some nearly touching, none touching.
 
 
-def line_of(patches, heights, rng):
+def line_of(patches, heights, rng, gaps=GAPS):
     """Lay float patches (ink 1) side by side on one line, with random gaps and wobble; return the strip."""
     line_height = max(heights)
     lefts, tops, right = [], [], 0.0
     for index, patch in enumerate(patches):
         if index:
-            weight, low, high = GAPS[int(rng.choice(len(GAPS), p=[g[0] for g in GAPS]))]
+            _, low, high = gaps[int(rng.choice(len(gaps), p=[g[0] for g in gaps]))]
             right += rng.uniform(low, high) * line_height
         lefts.append(max(0, round(right)))
         # Bottom-aligned on the line, wobbling a little.
@@ -38,16 +39,16 @@ def line_of(patches, heights, rng):
     return strip
 
 
-def pen_strokes(digits, rng, height, pen_width):
+def pen_strokes(digits, rng, height, pen_width, gaps=GAPS):
     """The digits redrawn as pen strokes about `height` pixels tall, on one line."""
     heights = [height * rng.uniform(0.85, 1.0) for _ in digits]
     patches = [synthetic.stroke_mask(digit, h, pen_width) for digit, h in zip(digits, heights)]
-    return line_of(patches, [p.shape[0] for p in patches], rng)
+    return line_of(patches, [p.shape[0] for p in patches], rng, gaps)
 
 
-def canvas_number(digits, rng):
+def canvas_number(digits, rng, gaps=GAPS):
     """The Angular client on a wide canvas: 400 pixels tall, black, white 15 px round strokes."""
-    strip = pen_strokes(digits, rng, height=rng.uniform(150, 280), pen_width=15)
+    strip = pen_strokes(digits, rng, height=rng.uniform(150, 280), pen_width=15, gaps=gaps)
     width = max(600, strip.shape[1] + int(rng.integers(40, 200)))
     if width > 2400:  # Too wide for a canvas: draw it smaller.
         strip = _resize(strip, 2300 / strip.shape[1])
@@ -55,21 +56,21 @@ def canvas_number(digits, rng):
     return _encode(_place(strip, (400, width), rng) * 255, "PNG")
 
 
-def mnist_number(digits, rng):
+def mnist_number(digits, rng, gaps=GAPS):
     """MNIST's own pixels side by side (cropped to their ink), light on dark or dark on light, maybe enlarged."""
     patches = [_crop(digit.astype(np.float32) / 255) for digit in digits]
-    strip = line_of(patches, [p.shape[0] for p in patches], rng)
+    strip = line_of(patches, [p.shape[0] for p in patches], rng, gaps)
     scale = float(rng.choice([1.0, 2.0, 3.0]))
     image = _place(_resize(strip, scale) if scale != 1 else strip,
                    (round(strip.shape[0] * scale) + 12, round(strip.shape[1] * scale) + 12), rng)
     return _encode((1 - image if rng.random() < 0.5 else image) * 255, "PNG")
 
 
-def photo_number(digits, rng):
+def photo_number(digits, rng, gaps=GAPS):
     """A phone photo of a number written on paper: tinted, unevenly lit, noisy, blurred, JPEG."""
     width, height = [(1024, 768), (1600, 1200)][int(rng.integers(2))]
     digit_height = rng.uniform(0.15, 0.3) * height
-    strip = pen_strokes(digits, rng, digit_height, digit_height * rng.uniform(0.06, 0.11))
+    strip = pen_strokes(digits, rng, digit_height, digit_height * rng.uniform(0.06, 0.11), gaps)
     ink = _place(strip, (height, width), rng)
     yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
     paper = rng.uniform(0.7, 0.95) + rng.uniform(-0.15, 0.15) * (xx - 0.5) + rng.uniform(-0.15, 0.15) * (yy - 0.5)
@@ -85,10 +86,10 @@ def photo_number(digits, rng):
     return buffer.getvalue()
 
 
-def scan_number(digits, rng):
+def scan_number(digits, rng, gaps=GAPS):
     """A flat-bed scan: a white page, dark ink, the number somewhere on it."""
     digit_height = rng.uniform(50, 110)
-    strip = pen_strokes(digits, rng, digit_height, rng.uniform(4, 9))
+    strip = pen_strokes(digits, rng, digit_height, rng.uniform(4, 9), gaps)
     shape = (700, max(500, strip.shape[1] + 40))
     page = 1.0 - 0.85 * _place(strip, shape, rng) + rng.normal(0, 0.01, shape)
     return _encode(np.clip(page, 0, 1) * 255, "PNG" if rng.random() < 0.5 else "JPEG")
@@ -97,8 +98,12 @@ def scan_number(digits, rng):
 MAKERS = {"canvas": canvas_number, "mnist": mnist_number, "photo": photo_number, "scan": scan_number}
 
 
-def number_set(images, labels, count, seed=0, kinds=None, lengths=(2, 3, 4, 5)):
-    """`count` (kind, text, bytes) triples of numbers of `lengths` digits, cycling through the makers."""
+def number_set(images, labels, count, seed=0, kinds=None, lengths=(2, 3, 4, 5), touching=True):
+    """`count` (kind, text, bytes) triples of numbers of `lengths` digits, cycling through the makers.
+
+    With `touching`, a fifth of neighbours touch or overlap a little; without, none do (some nearly touch).
+    """
+    gaps = GAPS if touching else APART
     rng = np.random.default_rng(seed)
     kinds = list(kinds or MAKERS)
     made = []
@@ -106,7 +111,7 @@ def number_set(images, labels, count, seed=0, kinds=None, lengths=(2, 3, 4, 5)):
         chosen = rng.choice(len(labels), size=int(rng.choice(lengths)), replace=False)
         kind = kinds[index % len(kinds)]
         text = "".join(str(int(labels[i])) for i in chosen)
-        made.append((kind, text, MAKERS[kind]([images[i] for i in chosen], rng)))
+        made.append((kind, text, MAKERS[kind]([images[i] for i in chosen], rng, gaps)))
     return made
 
 
