@@ -341,3 +341,58 @@ def test_the_angular_clients_cross_origin_request_gets_a_bare_digit(browser, liv
     assert origin != api
     assert result == {"status": 200, "type": "string", "body": "7"}
     assert not [message for message in messages if "CORS" in message or "Access-Control" in message], messages
+
+
+def test_a_drawn_number_is_read_with_a_box_and_bars_per_digit(page, tmp_path):
+    one = [(0.25, 0.2), (0.25, 0.8)]
+    seven = [(0.45, 0.2), (0.7, 0.2), (0.55, 0.8)]
+    clear(page)
+    draw(page, one)
+    draw(page, seven)
+    WebDriverWait(page, WAIT).until(lambda driver: driver.find_element(By.ID, "digit").text == "17")
+    boxes = page.find_elements(By.CSS_SELECTOR, "#canvas-boxes .box")
+    assert [box.text for box in boxes] == ["1", "7"]
+    assert boxes[0].location["x"] < boxes[1].location["x"]
+    buttons = page.find_elements(By.CSS_SELECTOR, "#digits button")
+    assert [button.get_attribute("aria-pressed") for button in buttons] == ["true", "false"]
+    assert max(bar_widths(page), key=lambda pair: pair[1])[0] == 1
+    buttons[1].click()
+    assert max(bar_widths(page), key=lambda pair: pair[1])[0] == 7
+    assert "chosen" in boxes[1].get_attribute("class")
+    save_screenshot(page, "desktop-drawn-17", tmp_path)
+    clear(page)
+    assert page.find_elements(By.CSS_SELECTOR, "#canvas-boxes .box") == []
+    assert not page.find_element(By.ID, "digits").is_displayed()
+
+
+def test_an_uploaded_number_shows_its_boxes_over_the_picture(page, tmp_path):
+    picture = tmp_path / "number.png"
+    # Two digits side by side on a wide picture: a "1", then a "7".
+    from PIL import Image
+
+    left = images.drawn_digit(ONE, box=(0.05, 0.1, 0.45, 0.9))
+    right = images.drawn_digit(SEVEN, box=(0.1, 0.1, 0.9, 0.9))
+    wide = Image.new("L", (700, 400), 0)
+    wide.paste(left, (0, 0))
+    wide.paste(right, (250, 0))
+    wide.save(picture)
+    clear(page)
+    page.find_element(By.ID, "file").send_keys(str(picture))
+    WebDriverWait(page, WAIT).until(lambda driver: driver.find_element(By.ID, "digit").text == "17")
+    assert page.find_element(By.ID, "upload-view").is_displayed()
+    assert [box.text for box in page.find_elements(By.CSS_SELECTOR, "#upload-boxes .box")] == ["1", "7"]
+    save_screenshot(page, "desktop-uploaded-17", tmp_path)
+
+
+def test_at_phone_width_a_number_fits(live_server, tmp_path):
+    phone = start_chrome(tmp_path / "chrome-profile", 390, 844, mobile=True)
+    try:
+        phone.get(live_server + "/")
+        WebDriverWait(phone, WAIT).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "#bars li")) == 10)
+        draw(phone, [(0.25, 0.2), (0.25, 0.8)], kind=interaction.POINTER_TOUCH)
+        draw(phone, [(0.45, 0.2), (0.7, 0.2), (0.55, 0.8)], kind=interaction.POINTER_TOUCH)
+        WebDriverWait(phone, WAIT).until(lambda driver: driver.find_element(By.ID, "digit").text == "17")
+        assert phone.execute_script("return document.documentElement.scrollWidth") <= 390
+        save_screenshot(phone, "phone-drawn-17", tmp_path)
+    finally:
+        phone.quit()

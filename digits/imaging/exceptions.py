@@ -48,3 +48,10 @@ class NoDigitFound(DigitInputError):
 
     status = 422
     code = "no_digit_found"
+
+
+class NotADigit(DigitInputError):
+    """The image holds something, but not digits: a letter, a sign, a shape, a scribble."""
+
+    status = 422
+    code = "not_a_digit"

@@ -8,32 +8,31 @@ import flask
 import numpy as np
 from PIL import Image
 
-from digits.imaging import decoding, exceptions, preparation
+from digits.imaging import decoding, exceptions, segmentation
 from digits.serving import classifier, errors, monitoring
 
 blueprint = flask.Blueprint("api", __name__)
 OPENAPI_PATH = pathlib.Path(__file__).with_name("openapi.json")
+NOT_A_DIGIT = 10  # The model's 11th output, where it has one: "not a digit".
 
 
 @blueprint.post("/upload")
 @blueprint.post("/uploads")
 def upload():
-    """The original API: one image in, the digit as a bare JSON string ("7") out."""
-    digits = _prepare(_uploaded_files()[:1])
-    digit = int(np.argmax(classifier.get(flask.current_app).predict(digits)[0]))
-    monitoring.record_predictions([digit])
-    return flask.jsonify(str(digit))
+    """The original API: one image in, what was read as a bare JSON string out: "7", or "2026" for a number."""
+    reading = _read(_uploaded_files()[:1])[0]
+    return flask.jsonify(reading["text"])
 
 
 @blueprint.post("/predict")
 def predict():
-    """One or more images in; digit, confidence, probabilities and the 28x28 image the model saw out."""
-    files = _uploaded_files()
-    digits = _prepare(files)
-    probabilities = classifier.get(flask.current_app).predict(digits)
-    results = [_result(digit, row) for digit, row in zip(digits, probabilities)]
-    monitoring.record_predictions(result["digit"] for result in results)
-    return flask.jsonify(results[0] if len(results) == 1 else {"results": results})
+    """One or more images in; per image the text read and each digit's confidence, probabilities, image, box.
+
+    For an image of one digit the answer also keeps the original top-level fields (digit, confidence,
+    probabilities, image); for a number of several digits they are left out, since no one digit speaks for it.
+    """
+    readings = _read(_uploaded_files())
+    return flask.jsonify(readings[0] if len(readings) == 1 else {"results": readings})
 
 
 @blueprint.get("/health")
@@ -74,8 +73,9 @@ def _uploaded_files():
     return files
 
 
-def _prepare(files):
-    """Each uploaded file as the 28x28 digit the model reads; a bad file fails the request, naming it."""
+def _read(files):
+    """Each uploaded file read as a number: its text and its digits; a bad file fails the request, naming it."""
+    served = classifier.get(flask.current_app)
     config = flask.current_app.config
     uploads = [file.read() for file in files]
     pixels = sum(decoding.decoding_work(data) for data in uploads)  # From headers: nothing decoded yet.
@@ -83,20 +83,54 @@ def _prepare(files):
         raise errors.TooManyPixelsInRequest(
             f"The images hold {pixels:,} pixels together (a JPEG counted once per 10 scans); "
             f"at most {config['MAX_REQUEST_PIXELS']:,} per request.")
-    digits = []
+    numbers = []
     for index, data in enumerate(uploads):
         try:
-            digits.append(preparation.prepare_upload(data, max_pixels=config["MAX_IMAGE_PIXELS"]))
+            numbers.append(segmentation.prepare_number(data, max_pixels=config["MAX_IMAGE_PIXELS"],
+                                                       classify=served.predict))
         except exceptions.DigitInputError as error:
             if len(files) > 1:
                 raise errors.FileRefused(index, len(files), error) from error
             raise
-    return np.stack(digits)
+    # One batch through the model for every digit of every file.
+    probabilities = served.predict(np.stack([digit.image for number in numbers for digit in number]))
+    readings, row = [], 0
+    for index, number in enumerate(numbers):
+        rows = probabilities[row : row + len(number)]
+        row += len(number)
+        try:
+            _refuse_non_digits(rows)
+        except exceptions.DigitInputError as error:
+            if len(files) > 1:
+                raise errors.FileRefused(index, len(files), error) from error
+            raise
+        readings.append(_reading(number, rows))
+    monitoring.record_predictions(digit["digit"] for reading in readings for digit in reading["digits"])
+    return readings
+
+
+def _refuse_non_digits(rows):
+    """Refuse the whole image when the model says any of its parts is no digit (its 11th class, if it has one)."""
+    if rows.shape[1] > NOT_A_DIGIT and np.any(np.argmax(rows, axis=1) == NOT_A_DIGIT):
+        raise exceptions.NotADigit(
+            "This does not look like a digit: draw or upload handwritten digits 0 to 9 only."
+            if len(rows) == 1 else
+            "Part of this does not look like a digit: draw or upload handwritten digits 0 to 9 only."
+        )
+
+
+def _reading(number, rows):
+    """The rich answer for one image: the text, each digit, and for a single digit its fields at the top."""
+    digits = [{**_result(digit.image, probabilities), "box": digit.box} for digit, probabilities in zip(number, rows)]
+    reading = {"text": "".join(str(digit["digit"]) for digit in digits), "digits": digits}
+    if len(digits) == 1:
+        reading = {**{key: digits[0][key] for key in ("digit", "confidence", "probabilities", "image")}, **reading}
+    return reading
 
 
 def _result(digit, probabilities):
-    """The rich answer for one image."""
-    best = int(np.argmax(probabilities))
+    """The rich answer for one digit."""
+    best = int(np.argmax(probabilities[:NOT_A_DIGIT]))
     return {
         "digit": best,
         "confidence": round(float(probabilities[best]), 6),

@@ -1,4 +1,4 @@
-// The drawing page: draw or upload a digit, POST it to /predict, show the answer.
+// The drawing page: draw or upload a digit or a number, POST it to /predict, show each digit read and its box.
 "use strict";
 
 (function () {
@@ -16,10 +16,16 @@
   const previewImage = preview.querySelector("img");
   const fileInput = document.getElementById("file");
   const dropZone = document.getElementById("drop-zone");
+  const digitList = document.getElementById("digits");
+  const canvasBoxes = document.getElementById("canvas-boxes");
+  const uploadView = document.getElementById("upload-view");
+  const uploadImage = uploadView.querySelector("img");
+  const uploadBoxes = document.getElementById("upload-boxes");
 
   let activePointer = null;
   let lastPoint = null;
   let latestRequest = 0; // Answers to older requests arrive late sometimes; only the latest is shown.
+  let shownDigits = []; // The digits of the answer shown, for choosing whose probabilities the bars show.
 
   /** Black paper and white round ink, as MNIST's digits are. */
   function clearCanvas() {
@@ -94,7 +100,9 @@
 
   function predictCanvas() {
     const request = beginRequest(); // Now, not in the callback: a Clear in between must win.
-    canvas.toBlob((blob) => predict(request, blob, "canvas.png", "your drawing"), "image/png");
+    hideUpload();
+    const target = { boxes: canvasBoxes, width: canvas.width, height: canvas.height };
+    canvas.toBlob((blob) => predict(request, blob, "canvas.png", "your drawing", target), "image/png");
   }
 
   function beginRequest() {
@@ -102,8 +110,9 @@
     return ++latestRequest;
   }
 
-  /** POST one image as the multipart field `file` and show the answer or the API's error message. */
-  async function predict(request, image, filename, description) {
+  /** POST one image as the multipart field `file` and show the answer or the API's error message.
+   *  `target` is where the digits' boxes go: an overlay and the size in pixels of the image under it. */
+  async function predict(request, image, filename, description, target) {
     const form = new FormData();
     form.append("file", image, filename);
     let body = null;
@@ -111,12 +120,13 @@
     try {
       const response = await fetch("predict", { method: "POST", body: form });
       body = await response.json().catch(() => null);
-      if (!response.ok || !body || typeof body.digit !== "number") {
+      if (!response.ok || !body || typeof body.text !== "string" || !Array.isArray(body.digits)) {
         failure = body && body.message ? body.message : `The server answered ${response.status}.`;
       }
     } catch (error) {
       failure = "Could not reach the server. Is it running?";
     }
+    const place = await target;
     if (request !== latestRequest) {
       return; // A newer drawing, upload or Clear came since.
     }
@@ -124,7 +134,7 @@
     if (failure) {
       showError(failure);
     } else {
-      showPrediction(body, description);
+      showPrediction(body, description, place);
     }
   }
 
@@ -179,14 +189,80 @@
     return percent >= 10 ? `${percent.toFixed(1)}%` : `${percent.toFixed(2)}%`;
   }
 
-  function showPrediction(body, description) {
+  /** The whole number as text, how sure the model is of all of it, and each digit to choose from. */
+  function showPrediction(body, description, target) {
     errorOutput.textContent = "";
-    digitOutput.textContent = String(body.digit);
-    confidenceOutput.textContent = `${formatPercent(body.confidence * 100)} sure`;
+    digitOutput.textContent = body.text;
+    const sure = body.digits.reduce((product, digit) => product * digit.confidence, 1);
+    confidenceOutput.textContent = `${formatPercent(sure * 100)} sure`;
     sourceOutput.textContent = `from ${description}`;
-    setBars(body.probabilities, body.digit);
-    previewImage.src = body.image;
+    showDigits(body.digits, target);
+    selectDigit(0);
+  }
+
+  /** One button per digit read (when there are several), and a box over the picture around each. */
+  function showDigits(digits, target) {
+    digitList.replaceChildren();
+    canvasBoxes.replaceChildren();
+    uploadBoxes.replaceChildren();
+    digits.forEach((digit, index) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary";
+      button.dataset.index = String(index);
+      button.setAttribute("aria-label", `Digit ${index + 1}: ${digit.digit}, ${formatPercent(digit.confidence * 100)} sure`);
+      const image = document.createElement("img");
+      image.src = digit.image;
+      image.alt = "";
+      image.width = 28;
+      image.height = 28;
+      const label = document.createElement("span");
+      label.textContent = String(digit.digit);
+      button.append(image, label);
+      button.addEventListener("click", () => selectDigit(index));
+      const item = document.createElement("li");
+      item.append(button);
+      digitList.append(item);
+      if (target && target.width && target.height && digit.box) {
+        target.boxes.append(makeBox(digit, index, target));
+      }
+    });
+    digitList.hidden = digits.length < 2;
+    shownDigits = digits;
+  }
+
+  /** A box in percent of the picture, so it stays on its digit whatever size CSS gives the picture. */
+  function makeBox(digit, index, target) {
+    const box = document.createElement("div");
+    box.className = "box";
+    box.dataset.index = String(index);
+    box.style.left = `${(100 * digit.box.left) / target.width}%`;
+    box.style.top = `${(100 * digit.box.top) / target.height}%`;
+    box.style.width = `${(100 * digit.box.width) / target.width}%`;
+    box.style.height = `${(100 * digit.box.height) / target.height}%`;
+    const label = document.createElement("span");
+    label.textContent = String(digit.digit);
+    box.append(label);
+    return box;
+  }
+
+  /** Show one digit's probabilities and 28x28 image, and mark it in the list and on the picture. */
+  function selectDigit(index) {
+    const digits = shownDigits;
+    const digit = digits[index];
+    if (!digit) {
+      return;
+    }
+    setBars(digit.probabilities, digit.digit);
+    previewImage.src = digit.image;
     preview.hidden = false;
+    for (const element of document.querySelectorAll("#digits button, .boxes .box")) {
+      const chosen = Number(element.dataset.index) === index && digits.length > 1;
+      element.classList.toggle("chosen", chosen);
+      if (element.tagName === "BUTTON") {
+        element.setAttribute("aria-pressed", String(chosen));
+      }
+    }
   }
 
   function showError(message) {
@@ -202,11 +278,38 @@
     setBars(null);
     preview.hidden = true;
     previewImage.removeAttribute("src");
+    digitList.replaceChildren();
+    digitList.hidden = true;
+    shownDigits = [];
+    canvasBoxes.replaceChildren();
+    uploadBoxes.replaceChildren();
+  }
+
+  function hideUpload() {
+    uploadView.hidden = true;
+    if (uploadImage.src) {
+      URL.revokeObjectURL(uploadImage.src);
+      uploadImage.removeAttribute("src");
+    }
+  }
+
+  /** Show the picture under the upload zone; resolves to where its boxes go once its size is known. */
+  async function showUpload(file) {
+    hideUpload();
+    uploadImage.src = URL.createObjectURL(file);
+    try {
+      await uploadImage.decode();
+    } catch (error) {
+      return null; // Not a picture the browser shows; the API's answer says what it makes of it.
+    }
+    uploadView.hidden = false;
+    return { boxes: uploadBoxes, width: uploadImage.naturalWidth, height: uploadImage.naturalHeight };
   }
 
   function predictFile(file) {
     if (file) { // Whether it is an image the API decides, and its message says why not.
-      predict(beginRequest(), file, file.name, file.name);
+      canvasBoxes.replaceChildren();
+      predict(beginRequest(), file, file.name, file.name, showUpload(file));
     }
   }
 
@@ -217,6 +320,7 @@
     result.setAttribute("aria-busy", "false");
     clearCanvas();
     clearResult();
+    hideUpload();
     fileInput.value = "";
   });
 
