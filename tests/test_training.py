@@ -35,7 +35,7 @@ def test_quick_run_writes_a_model_the_service_loads(quick_run):
     output, _, metrics = quick_run
     served = classifier.Classifier(output)
     probabilities = served.predict(np.zeros((2, 28, 28), dtype=np.float32))
-    assert probabilities.shape == (2, 10)
+    assert probabilities.shape == (2, 11)
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     assert served.metadata["test_accuracy"] == metrics["test_accuracy"]
 

@@ -41,3 +41,10 @@ class NoDigitFound(DigitInputError):
 
     status = 422
     code = "no_digit_found"
+
+
+class NotADigit(DigitInputError):
+    """The image holds ink, but the model reads it as something other than a digit (a letter, a sign, a drawing)."""
+
+    status = 422
+    code = "not_a_digit"

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from digits.imaging import exceptions, preparation
-from digits.serving import classifier, errors, monitoring
+from digits.serving import classifier, errors, monitoring, reading
 
 blueprint = flask.Blueprint("api", __name__)
 OPENAPI_PATH = pathlib.Path(__file__).with_name("openapi.json")
@@ -20,7 +20,7 @@ OPENAPI_PATH = pathlib.Path(__file__).with_name("openapi.json")
 def upload():
     """The original API: one image in, the digit as a bare JSON string ("7") out."""
     digits = _prepare(_uploaded_files()[:1])
-    digit = int(np.argmax(classifier.get(flask.current_app).predict(digits)[0]))
+    [(digit, _)] = _read(classifier.get(flask.current_app).predict(digits))
     monitoring.record_predictions([digit])
     return flask.jsonify(str(digit))
 
@@ -31,7 +31,8 @@ def predict():
     files = _uploaded_files()
     digits = _prepare(files)
     probabilities = classifier.get(flask.current_app).predict(digits)
-    results = [_result(digit, row) for digit, row in zip(digits, probabilities)]
+    results = [_result(digit, row, reading_)
+               for digit, row, reading_ in zip(digits, probabilities, _read(probabilities))]
     monitoring.record_predictions(result["digit"] for result in results)
     return flask.jsonify(results[0] if len(results) == 1 else {"results": results})
 
@@ -88,13 +89,25 @@ def _prepare(files):
     return np.stack(digits)
 
 
-def _result(digit, probabilities):
+def _read(probabilities):
+    """(digit, confidence) per image; an image that is not a digit fails the request, naming it among several."""
+    readings = reading.read_digits(probabilities, classifier.get(flask.current_app).metadata)
+    for index, (digit, _) in enumerate(readings):
+        if digit is None:
+            error = exceptions.NotADigit("This does not look like a digit: draw or upload a single digit, 0 to 9.")
+            if len(readings) > 1:
+                raise errors.FileRefused(index, len(readings), error)
+            raise error
+    return readings
+
+
+def _result(digit, probabilities, read):
     """The rich answer for one image."""
-    best = int(np.argmax(probabilities))
+    best, confidence = read
     return {
         "digit": best,
-        "confidence": round(float(probabilities[best]), 6),
-        "probabilities": [round(float(p), 6) for p in probabilities],
+        "confidence": round(confidence, 6),
+        "probabilities": [round(float(p), 6) for p in reading.digit_probabilities(probabilities)],
         "image": _png_data_url(digit),
     }
 

@@ -50,7 +50,7 @@ class Classifier:
         self.predict(np.zeros((1, preparation.IMAGE_SIDE, preparation.IMAGE_SIDE), dtype=np.float32))
 
     def predict(self, digits):
-        """Probabilities (N, 10) for prepared digits (N, 28, 28) in 0..1."""
+        """Probabilities (N, 10), or (N, 11) with "not a digit", for prepared digits (N, 28, 28) in 0..1."""
         batch = np.asarray(digits, dtype=np.float32).reshape((-1, *self._input_shape))
         with self._lock:
             probabilities = self._forward(batch)
@@ -87,13 +87,13 @@ def _limit_threads(tf, threads):
 
 
 def _check_shapes(model, path):
-    """Accept a model reading 28x28 pixels (as (28, 28, 1), (28, 28) or 784) and giving 10 outputs."""
+    """Accept a model reading 28x28 pixels (as (28, 28, 1), (28, 28) or 784) giving 10 digits (+ "not a digit")."""
     input_shape = tuple(model.input_shape[1:])
     pixels = preparation.IMAGE_SIDE * preparation.IMAGE_SIDE
-    if int(np.prod([d or 0 for d in input_shape])) != pixels or tuple(model.output_shape[1:]) != (10,):
+    if int(np.prod([d or 0 for d in input_shape])) != pixels or tuple(model.output_shape[1:]) not in {(10,), (11,)}:
         raise ModelLoadError(
             f"the model in {path} maps {model.input_shape} to {model.output_shape}; "
-            f"a model from {pixels} pixels (28x28) to 10 digits is needed"
+            f"a model from {pixels} pixels (28x28) to 10 digits is needed (or to 11 outputs, the 11th 'not a digit')"
         )
     return input_shape
 
