@@ -2,6 +2,8 @@
 
 import gzip
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -55,6 +57,22 @@ def test_same_seed_gives_the_same_result(quick_run, tmp_path):
     _, _, second = run_quick(tmp_path, "second")
     assert second["test_accuracy"] == first["test_accuracy"]
     assert second["history"]["loss"] == first["history"]["loss"]
+
+
+def test_ctrl_c_says_nothing_was_saved_and_exits_130(tmp_path):
+    output = tmp_path / "interrupted.h5"
+    command = [sys.executable, "keras-mnist.py", "--quick", "--output", str(output), "--report-dir",
+               str(tmp_path / "report")]
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}  # Lines as they are printed, not at exit.
+    with subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as run:
+        for line in run.stdout:  # Interrupt once the data is ready and training is about to start.
+            if line.startswith("MNIST from"):
+                run.send_signal(signal.SIGINT)
+                break
+        _, errors = run.communicate(timeout=300)
+    assert run.returncode == 130 and "interrupted, nothing saved" in errors
+    assert not output.exists() and not (tmp_path / "report").exists()
 
 
 class Boom(Exception):
