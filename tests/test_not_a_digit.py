@@ -41,8 +41,8 @@ def test_ten_output_model_reads_its_best_digit_and_never_refuses():
 
 @pytest.mark.parametrize(("row", "expected"), [
     pytest.param([0.9] + [0.0] * 9 + [0.1], (0, 0.9), id="confident digit"),
-    pytest.param([0.3] + [0.0] * 9 + [0.7], (None, 0.7), id="not-a-digit class most likely"),
-    pytest.param([0.5, 0.45] + [0.0] * 8 + [0.05], (None, 0.5), id="best digit below the threshold"),
+    pytest.param([0.3] + [0.0] * 9 + [0.7], (None, 0.7), id="not a digit above the threshold"),
+    pytest.param([0.45] + [0.0] * 9 + [0.55], (0, 0.45), id="not a digit most likely, but below the threshold"),
 ])
 def test_eleven_output_model_refuses_by_its_metadata(row, expected):
     [(digit, confidence)] = reading.read_digits(np.array([row]), RULE)

@@ -1,9 +1,9 @@
 """From the model's probabilities to what the service answers: a digit, or "not a digit".
 
 A model with an 11th output (trained by keras-mnist.py on generated non-digits) records in its metadata
-which output means "not a digit" and the threshold chosen on validation data; a drawing is refused when
-that output is the most likely or when the best digit's probability is below the threshold. A model with
-ten outputs and no such record reads every image as its most likely digit, as before.
+which output means "not a digit" and the threshold chosen on validation data; an image is refused when
+that output's probability is at least the threshold. A model with ten outputs and no such record reads
+every image as its most likely digit, as before.
 """
 
 import numpy as np
@@ -22,18 +22,17 @@ def rejection_rule(metadata):
 def read_digits(probabilities, metadata):
     """One (digit or None, confidence) per row of probabilities; None means "not a digit".
 
-    The confidence is the digit's probability, or for a refusal the probability that it is no digit at all.
+    The confidence is the digit's probability, or for a refusal the probability of "not a digit".
     """
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape((-1, probabilities.shape[-1]))
     rule = rejection_rule(metadata) if probabilities.shape[1] > DIGITS else None
     readings = []
     for row in probabilities:
-        digit = int(np.argmax(row[:DIGITS]))
-        best = float(row[digit])
-        if rule is not None and (int(np.argmax(row)) == rule[0] or best < rule[1]):
-            readings.append((None, 1.0 - best))
+        if rule is not None and row[rule[0]] >= rule[1]:
+            readings.append((None, float(row[rule[0]])))
         else:
-            readings.append((digit, best))
+            digit = int(np.argmax(row[:DIGITS]))
+            readings.append((digit, float(row[digit])))
     return readings
 
 

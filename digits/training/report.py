@@ -31,7 +31,7 @@ def summary(metadata):
         f"{metadata['test_refused']} refused, in {metadata['test_images']} images) after "
         f"{metadata['epochs_run']} epochs, {metadata['training_seconds']:.0f} s of training{pipeline_check}\n"
         f"Per digit: {per_digit}\n"
-        f"Not a digit below a best-digit probability of {rejection['threshold']}: non-digits refused: {refused}"
+        f"Not a digit from a probability of {rejection['threshold']} up: non-digits refused: {refused}"
     )
 
 

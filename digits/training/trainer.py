@@ -24,7 +24,7 @@ INPUT_SHAPE = (preparation.IMAGE_SIDE, preparation.IMAGE_SIDE, 1)
 QUICK_TRAIN, QUICK_VALIDATION, QUICK_TEST = 2000, 500, 2000
 VALIDATION_NEGATIVES, TEST_NEGATIVES = 1000, 1000
 QUICK_NEGATIVES = 200  # Validation and test negatives each with --quick.
-THRESHOLDS = np.round(np.concatenate([np.linspace(0.0, 0.9, 91), np.linspace(0.901, 0.999, 99)]), 3)
+THRESHOLDS = np.round(np.concatenate([np.linspace(0.01, 0.9, 90), np.linspace(0.901, 0.999, 99)]), 3)
 
 
 def parse_args(argv=None):
@@ -44,8 +44,8 @@ def parse_args(argv=None):
                         help="share of the training set that is generated non-digits (class 10, 'not a digit')")
     parser.add_argument("--small-digits", type=float, default=0.05,
                         help="training digits added again as small scans make them (8x8 to 12x12), as a share")
-    parser.add_argument("--max-refused", type=float, default=0.0005,
-                        help="the threshold is the highest refusing at most this share of the validation digits")
+    parser.add_argument("--max-refused", type=float, default=0.001,
+                        help="the threshold is the lowest refusing at most this share of the validation digits")
     parser.add_argument("--output", default=None, help="model file (default: mnist-neural.h5; with --quick, "
                         "mnist-neural.quick.h5)")
     parser.add_argument("--data", default=None, help="MNIST file or folder (.npz, IDX files, mnist.pkl.gz); "
@@ -204,11 +204,10 @@ def train(model, train_data, validation_data, args):
 
 
 def read(probabilities, threshold):
-    """The reading rule the service applies (digits/serving/reading.py): a digit 0-9, or NOT_A_DIGIT when the
-    11th class is the most likely or the best digit's probability is below `threshold`."""
+    """The reading rule the service applies (digits/serving/reading.py): NOT_A_DIGIT when the 11th output's
+    probability is at least `threshold`, else the most likely digit 0-9."""
     best = np.argmax(probabilities[:, :DIGITS], axis=1)
-    refused = (np.argmax(probabilities, axis=1) == NOT_A_DIGIT) | (probabilities[:, :DIGITS].max(axis=1) < threshold)
-    return np.where(refused, NOT_A_DIGIT, best)
+    return np.where(probabilities[:, NOT_A_DIGIT] >= threshold, NOT_A_DIGIT, best)
 
 
 def tradeoff(digit_probabilities, negative_probabilities):
@@ -222,12 +221,12 @@ def tradeoff(digit_probabilities, negative_probabilities):
 
 
 def choose_threshold(curve, max_refused):
-    """The highest threshold refusing at most `max_refused` of the validation digits (0: the 11th class alone).
+    """The lowest threshold refusing at most `max_refused` of the validation digits (the most non-digits refused).
 
     MNIST read through the service must stay at 99.5% with a refusal counted as wrong, so digits come first.
     """
     allowed = [t for t, refused in zip(curve["thresholds"], curve["digits_refused"]) if refused <= max_refused]
-    return max(allowed, default=0.0)
+    return min(allowed, default=curve["thresholds"][-1])
 
 
 def evaluate(model, images, labels, threshold):
@@ -270,8 +269,7 @@ def evaluate_rejection(model, validation_data, negative_test_sets, test_images, 
     return {
         "class_index": NOT_A_DIGIT,
         "threshold": float(threshold),
-        "rule": "not a digit when class 10 is the most likely, or when the best digit's probability is below "
-                "the threshold",
+        "rule": "not a digit when the probability of class 10 is at least the threshold",
         "chosen_for": f"at most {args.max_refused:.2%} of the validation digits refused",
         "validation_digits_refused": validation_curve["digits_refused"][THRESHOLDS.tolist().index(threshold)],
         "validation_non_digits_read": validation_curve["non_digits_read"][THRESHOLDS.tolist().index(threshold)],
