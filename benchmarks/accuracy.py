@@ -13,13 +13,13 @@ import time
 import numpy as np
 
 from digits.imaging import exceptions, preparation
-from digits.serving import classifier
+from digits.serving import classifier, reading
 from digits.training import mnist_data
 from testsupport import images, synthetic
 
 
 def read_all(classifier_, uploads):
-    """Predicted digit per upload (None where the service would refuse it)."""
+    """Predicted digit per upload (None where the service would refuse it, "not a digit" included)."""
     predictions, batch, where = [None] * len(uploads), [], []
     for index, data in enumerate(uploads):
         try:
@@ -28,9 +28,9 @@ def read_all(classifier_, uploads):
         except exceptions.DigitInputError:
             pass
     for start in range(0, len(batch), 500):
-        digits = np.argmax(classifier_.predict(np.stack(batch[start : start + 500])), axis=1)
-        for index, digit in zip(where[start : start + 500], digits):
-            predictions[index] = int(digit)
+        readings = reading.read_digits(classifier_.predict(np.stack(batch[start : start + 500])), classifier_.metadata)
+        for index, (digit, _) in zip(where[start : start + 500], readings):
+            predictions[index] = digit
     return predictions
 
 

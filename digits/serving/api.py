@@ -9,19 +9,18 @@ import numpy as np
 from PIL import Image
 
 from digits.imaging import decoding, exceptions, segmentation
-from digits.serving import classifier, errors, monitoring
+from digits.serving import classifier, errors, monitoring, reading
 
 blueprint = flask.Blueprint("api", __name__)
 OPENAPI_PATH = pathlib.Path(__file__).with_name("openapi.json")
-NOT_A_DIGIT = 10  # The model's 11th output, where it has one: "not a digit".
 
 
 @blueprint.post("/upload")
 @blueprint.post("/uploads")
 def upload():
     """The original API: one image in, what was read as a bare JSON string out: "7", or "2026" for a number."""
-    reading = _read(_uploaded_files()[:1])[0]
-    return flask.jsonify(reading["text"])
+    answer = _read(_uploaded_files()[:1])[0]
+    return flask.jsonify(answer["text"])
 
 
 @blueprint.post("/predict")
@@ -98,43 +97,45 @@ def _read(files):
     for index, number in enumerate(numbers):
         rows = probabilities[row : row + len(number)]
         row += len(number)
+        read = reading.read_digits(rows, served.metadata)
         try:
-            _refuse_non_digits(rows)
+            _refuse_non_digits(read)
         except exceptions.DigitInputError as error:
             if len(files) > 1:
                 raise errors.FileRefused(index, len(files), error) from error
             raise
-        readings.append(_reading(number, rows))
-    monitoring.record_predictions(digit["digit"] for reading in readings for digit in reading["digits"])
+        readings.append(_reading(number, rows, read))
+    monitoring.record_predictions(digit["digit"] for answer in readings for digit in answer["digits"])
     return readings
 
 
-def _refuse_non_digits(rows):
-    """Refuse the whole image when the model says any of its parts is no digit (its 11th class, if it has one)."""
-    if rows.shape[1] > NOT_A_DIGIT and np.any(np.argmax(rows, axis=1) == NOT_A_DIGIT):
+def _refuse_non_digits(read):
+    """Refuse the whole image when the model says any of its parts is not a digit (see reading.py)."""
+    if any(digit is None for digit, _ in read):
         raise exceptions.NotADigit(
             "This does not look like a digit: draw or upload handwritten digits 0 to 9 only."
-            if len(rows) == 1 else
+            if len(read) == 1 else
             "Part of this does not look like a digit: draw or upload handwritten digits 0 to 9 only."
         )
 
 
-def _reading(number, rows):
+def _reading(number, rows, read):
     """The rich answer for one image: the text, each digit, and for a single digit its fields at the top."""
-    digits = [{**_result(digit.image, probabilities), "box": digit.box} for digit, probabilities in zip(number, rows)]
-    reading = {"text": "".join(str(digit["digit"]) for digit in digits), "digits": digits}
+    digits = [{**_result(digit.image, probabilities, best), "box": digit.box}
+              for digit, probabilities, best in zip(number, rows, read)]
+    answer = {"text": "".join(str(digit["digit"]) for digit in digits), "digits": digits}
     if len(digits) == 1:
-        reading = {**{key: digits[0][key] for key in ("digit", "confidence", "probabilities", "image")}, **reading}
-    return reading
+        answer = {**{key: digits[0][key] for key in ("digit", "confidence", "probabilities", "image")}, **answer}
+    return answer
 
 
-def _result(digit, probabilities):
-    """The rich answer for one digit."""
-    best = int(np.argmax(probabilities[:NOT_A_DIGIT]))
+def _result(digit, probabilities, read):
+    """The rich answer for one digit: the ten digits' probabilities (a "not a digit" output is left out)."""
+    best, confidence = read
     return {
         "digit": best,
-        "confidence": round(float(probabilities[best]), 6),
-        "probabilities": [round(float(p), 6) for p in probabilities],
+        "confidence": round(confidence, 6),
+        "probabilities": [round(float(p), 6) for p in reading.digit_probabilities(probabilities)],
         "image": _png_data_url(digit),
     }
 
