@@ -105,14 +105,15 @@ def test_a_part_the_model_calls_no_digit_refuses_the_whole_image(app, client, mo
     served = classifier.get(app)
     original = served.predict
 
-    def eleven_classes(digits):
-        """A model with an 11th class, 'not a digit', that says so of every second digit."""
-        rows = original(digits)
-        extra = np.zeros((len(rows), 1))
-        extra[1::2] = 2.0
-        return np.hstack([rows, extra]) / (1 + extra)
+    def every_second_is_no_digit(digits):
+        """The served model, except that it calls every second digit 'not a digit' (its 11th class)."""
+        rows = original(digits).copy()
+        rows[1::2] = 0.0
+        rows[1::2, 10] = 1.0
+        return rows
 
-    monkeypatch.setattr(served, "predict", eleven_classes)
+    assert original(np.zeros((1, 28, 28), dtype=np.float32)).shape == (1, 11)
+    monkeypatch.setattr(served, "predict", every_second_is_no_digit)
     response = post(client, "/upload", canvas(TWENTY_TWENTY_SIX, width=800))
     body = response.get_json()
     assert response.status_code == 422 and body["error"] == "not_a_digit" and body["message"]

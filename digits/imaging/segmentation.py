@@ -46,8 +46,9 @@ SHORT_COST = 4.0  # ... and costs this much.
 WIDE_RATIO = 1.15  # Wider than this (width / height) a candidate is likely two digits ...
 WIDE_COST = 3.0  # ... and costs this much per unit of ratio beyond it.
 
-# A digit read: its 28x28 float32 image and its box {left, top, width, height} in the upload's pixels.
-Digit = collections.namedtuple("Digit", "image box")
+# A digit read: its 28x28 float32 image, its box {left, top, width, height} in the upload's pixels, and
+# whether it was cut from the digit before it through a stroke (touching digits; or one shape, split).
+Digit = collections.namedtuple("Digit", "image box cut", defaults=(False,))
 
 
 def prepare_number(data, max_pixels=decoding.DEFAULT_MAX_PIXELS, classify=None):
@@ -69,7 +70,7 @@ def prepare_number(data, max_pixels=decoding.DEFAULT_MAX_PIXELS, classify=None):
         gray = decoding.decode_grayscale(data, max_pixels=max_pixels, working_side=larger)
         line = _find_line(gray)
     scale_y, scale_x = height / gray.shape[0], width / gray.shape[1]
-    return [Digit(image, _scale_box(box, scale_x, scale_y)) for image, box in _read(line, classify)]
+    return [Digit(image, _scale_box(box, scale_x, scale_y), cut) for image, box, cut in _read(line, classify)]
 
 
 def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
@@ -87,7 +88,7 @@ def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
 
 
 def segment(gray, classify=None):
-    """The digits on the line of a grayscale image (H, W), left to right, as (28x28, box) pairs.
+    """The digits on the line of a grayscale image (H, W), left to right, as (28x28, box, cut) triples.
 
     Boxes are (left, top, width, height) in the pixels of `gray`.
     """
@@ -107,7 +108,7 @@ def _find_line(gray):
 
 
 def _read(line, classify):
-    """The best reading of a line: its digits as (28x28, box) pairs, left to right."""
+    """The best reading of a line: its digits as (28x28, box, cut) triples, left to right."""
     chosen = [(0, len(line.atoms))]
     if len(line.atoms) > 1 and not _narrow_single(line, classify):
         candidates = _candidates(line.ink, line.labels, line.components, line.owner, line.atoms, line.height)
@@ -126,8 +127,9 @@ def _read(line, classify):
     if len(chosen) <= 1:
         # One digit: exactly the single-digit preparation, whatever the line search kept or dropped.
         mask = preparation.digit_mask(line.ink)
-        return [(preparation.fit_and_center(line.ink, mask), _mask_box(mask))]
-    return [(candidates[run].image, candidates[run].box) for run in chosen]
+        return [(preparation.fit_and_center(line.ink, mask), _mask_box(mask), False)]
+    return [(candidates[run].image, candidates[run].box, run[0] > 0 and line.bounds[run[0] - 1].kind == "cut")
+            for run in chosen]
 
 
 Line = collections.namedtuple("Line", "ink labels components height atoms owner bounds")

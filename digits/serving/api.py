@@ -8,7 +8,7 @@ import flask
 import numpy as np
 from PIL import Image
 
-from digits.imaging import decoding, exceptions, segmentation
+from digits.imaging import decoding, exceptions, preparation, segmentation
 from digits.serving import classifier, errors, monitoring, reading
 
 blueprint = flask.Blueprint("api", __name__)
@@ -100,6 +100,7 @@ def _read(files):
         read = reading.read_digits(rows, served.metadata)
         try:
             _refuse_non_digits(read)
+            _refuse_split_shapes(number, uploads[index], served)
         except exceptions.DigitInputError as error:
             if len(files) > 1:
                 raise errors.FileRefused(index, len(files), error) from error
@@ -117,6 +118,20 @@ def _refuse_non_digits(read):
             if len(read) == 1 else
             "Part of this does not look like a digit: draw or upload handwritten digits 0 to 9 only."
         )
+
+
+def _refuse_split_shapes(number, data, served):
+    """Refuse digits cut out of one shape (an A, a #, a star) that, whole, the model reads as no digit.
+
+    A letter or a sign is often one connected stroke, and its pieces, cut apart, can each look like a digit;
+    digits written side by side mostly stand apart. So a reading that cut through a stroke stands only if
+    the whole image is not, by itself, something other than a digit.
+    """
+    if len(number) < 2 or not any(digit.cut for digit in number):
+        return
+    whole = served.predict(preparation.prepare_upload(data, max_pixels=flask.current_app.config["MAX_IMAGE_PIXELS"]))
+    if reading.read_digits(whole, served.metadata)[0][0] is None:
+        raise exceptions.NotADigit("This does not look like a digit: draw or upload handwritten digits 0 to 9 only.")
 
 
 def _reading(number, rows, read):
