@@ -78,7 +78,9 @@ def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
     try:
         image = Image.open(io.BytesIO(data))
         width, height = image.size
-        if image.getexif().get(0x0112) in {5, 6, 7, 8}:  # Rotated a quarter turn to view.
+        # A PNG keeps its EXIF (rare) after the pixels, where getexif() would decode them all to find it.
+        has_exif = image.format != "PNG" or b"eXIf" in data
+        if has_exif and image.getexif().get(0x0112) in {5, 6, 7, 8}:  # Rotated a quarter turn to view.
             width, height = height, width
         return height, width
     except Exception:
