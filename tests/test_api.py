@@ -188,7 +188,7 @@ def test_an_unexpected_error_is_a_json_500(app):
     assert error_of(broken.test_client().get("/boom")) == (500, "internal_error")
 
 
-@pytest.mark.parametrize(("sample", "digit"), [("digit.png", "7"), ("digit.jpg", "2")])
+@pytest.mark.parametrize(("sample", "digit"), [("digit.png", "7"), ("digit.jpg", "2"), ("number.png", "2026")])
 def test_the_readmes_sample_images_read_as_it_says(client, sample, digit):
     path = PROJECT_ROOT / "samples" / sample
     response = client.post("/uploads", data={"file": (io.BytesIO(path.read_bytes()), sample)})
