@@ -39,7 +39,7 @@ def png_bytes(pixels):
 
 CANVAS_STROKES = [[(130, 95), (280, 95), (175, 330)], [(150, 215), (250, 215)]]  # A crossed "7".
 CANVAS_PEN = 15  # The Angular client's pen, in pixels.
-CHROMIUM_CANVAS = PROJECT_ROOT.parent / "shared" / "assets" / "chromium_canvas_7.png"
+CHROMIUM_CANVAS = PROJECT_ROOT / "samples" / "digit.png"  # A real Chromium canvas (RGBA, alpha 255): a 7.
 
 
 def canvas_png(strokes=CANVAS_STROKES, mode="RGBA"):
