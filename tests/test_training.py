@@ -27,6 +27,7 @@ def run_quick(tmp_path, name, *extra):
     assert "pipeline check" in result.stdout  # A --quick run never passes for a real model.
     # Library notices that mean nothing to someone training stay out of the output.
     assert "cpu_feature_guard" not in result.stderr and "HDF5 file" not in result.stderr + result.stdout
+    assert "E0000" not in result.stderr and "absl::InitializeLog" not in result.stderr
     return output, report, json.loads((report / "metrics.json").read_text())
 
 
