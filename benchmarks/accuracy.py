@@ -10,28 +10,15 @@ import argparse
 import collections
 import time
 
-import numpy as np
-
-from digits.imaging import exceptions, preparation
-from digits.serving import classifier, reading
+from benchmarks import not_a_digit
+from digits.serving import classifier
 from digits.training import mnist_data
 from testsupport import images, synthetic
 
 
 def read_all(classifier_, uploads):
-    """Predicted digit per upload (None where the service would refuse it, "not a digit" included)."""
-    predictions, batch, where = [None] * len(uploads), [], []
-    for index, data in enumerate(uploads):
-        try:
-            batch.append(preparation.prepare_upload(data))
-            where.append(index)
-        except exceptions.DigitInputError:
-            pass
-    for start in range(0, len(batch), 500):
-        readings = reading.read_digits(classifier_.predict(np.stack(batch[start : start + 500])), classifier_.metadata)
-        for index, (digit, _) in zip(where[start : start + 500], readings):
-            predictions[index] = digit
-    return predictions
+    """Predicted digit per upload; None where the service would refuse it (an error, or "not a digit")."""
+    return [answer if isinstance(answer, int) else None for answer in not_a_digit.read_all(classifier_, uploads)]
 
 
 def main():

@@ -1,6 +1,7 @@
 """The real server process over real HTTP: it answers, refuses bad input cleanly, stays up and small."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -141,3 +142,16 @@ def test_app_py_also_serves_as_gunicorns_app_colon_app(monkeypatch):
     wsgi = module.app
     assert wsgi is module.app  # ... once.
     assert wsgi.test_client().get("/ready").get_json() == {"ready": True}
+
+
+def test_a_busy_port_is_reported_before_the_model_loads():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "app.py", "--port", str(port)], cwd=PROJECT_ROOT,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot start: 127.0.0.1:{port} is in use or not ours to listen on; "
+        "choose another with --port or MNIST_PORT"]

@@ -53,7 +53,7 @@ def canvas_number(digits, rng, gaps=GAPS):
     if width > 2400:  # Too wide for a canvas: draw it smaller.
         strip = _resize(strip, 2300 / strip.shape[1])
         width = 2400
-    return _encode(_place(strip, (400, width), rng) * 255, "PNG")
+    return synthetic.encode_pixels(_place(strip, (400, width), rng) * 255, "PNG")
 
 
 def mnist_number(digits, rng, gaps=GAPS):
@@ -63,7 +63,7 @@ def mnist_number(digits, rng, gaps=GAPS):
     scale = float(rng.choice([1.0, 2.0, 3.0]))
     image = _place(_resize(strip, scale) if scale != 1 else strip,
                    (round(strip.shape[0] * scale) + 12, round(strip.shape[1] * scale) + 12), rng)
-    return _encode((1 - image if rng.random() < 0.5 else image) * 255, "PNG")
+    return synthetic.encode_pixels((1 - image if rng.random() < 0.5 else image) * 255, "PNG")
 
 
 def photo_number(digits, rng, gaps=GAPS):
@@ -92,7 +92,7 @@ def scan_number(digits, rng, gaps=GAPS):
     strip = pen_strokes(digits, rng, digit_height, rng.uniform(4, 9), gaps)
     shape = (700, max(500, strip.shape[1] + 40))
     page = 1.0 - 0.85 * _place(strip, shape, rng) + rng.normal(0, 0.01, shape)
-    return _encode(np.clip(page, 0, 1) * 255, "PNG" if rng.random() < 0.5 else "JPEG")
+    return synthetic.encode_pixels(np.clip(page, 0, 1) * 255, "PNG" if rng.random() < 0.5 else "JPEG")
 
 
 MAKERS = {"canvas": canvas_number, "mnist": mnist_number, "photo": photo_number, "scan": scan_number}
@@ -138,10 +138,3 @@ def _place(strip, shape, rng):
     canvas[top : top + strip.shape[0], left : left + strip.shape[1]] = strip
     return canvas
 
-
-def _encode(pixels, image_format):
-    """A 0..255 array as PNG or JPEG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8)).save(
-        buffer, format=image_format, **({"quality": 90} if image_format == "JPEG" else {}))
-    return buffer.getvalue()

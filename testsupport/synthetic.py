@@ -36,7 +36,7 @@ def canvas_drawing(digit, rng):
     """The Angular client: 400x400 PNG, black background, white 15 px strokes, anywhere, any size."""
     strokes = stroke_mask(digit, height=rng.uniform(70, 330), pen_width=15)
     canvas = _place_randomly(strokes, (400, 400), rng)
-    return _encode(np.clip(canvas, 0, 1) * 255, "PNG")
+    return encode_pixels(np.clip(canvas, 0, 1) * 255, "PNG")
 
 
 def paper_photo(digit, rng):
@@ -70,7 +70,7 @@ def scan(digit, rng):
     strokes = stroke_mask(digit, height=rng.uniform(60, 160), pen_width=rng.uniform(4, 9))
     page = 1.0 - 0.85 * _place_randomly(strokes, (700, 500), rng)
     page += rng.normal(0, 0.01, page.shape)
-    return _encode(np.clip(page, 0, 1) * 255, "PNG" if rng.random() < 0.5 else "JPEG")
+    return encode_pixels(np.clip(page, 0, 1) * 255, "PNG" if rng.random() < 0.5 else "JPEG")
 
 
 def transparent_png(digit, rng):
@@ -80,7 +80,7 @@ def transparent_png(digit, rng):
     alpha = _place_randomly(strokes, (side, side), rng)
     rgba = np.zeros((side, side, 4), dtype=np.uint8)
     rgba[..., 3] = np.clip(alpha * 255, 0, 255).astype(np.uint8)
-    return _encode(rgba, "PNG")
+    return encode_pixels(rgba, "PNG")
 
 
 def small_image(digit, rng):
@@ -89,12 +89,12 @@ def small_image(digit, rng):
     image = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BILINEAR), dtype=np.float32)
     if rng.random() < 0.5:
         image = 255 - image
-    return _encode(image, "PNG")
+    return encode_pixels(image, "PNG")
 
 
 def mnist_png(digit, rng):
     """The MNIST digit itself as a 28x28 grayscale PNG."""
-    return _encode(digit, "PNG")
+    return encode_pixels(digit, "PNG")
 
 
 MAKERS = {
@@ -127,7 +127,7 @@ def _place_randomly(patch, shape, rng):
     return canvas
 
 
-def _encode(pixels, image_format):
+def encode_pixels(pixels, image_format):
     """Encode a uint8-ranged array as PNG or JPEG bytes."""
     image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
     buffer = io.BytesIO()
