@@ -116,3 +116,34 @@ def test_a_colour_or_transparent_png_is_left_to_the_general_path(monkeypatch):
         data = images.encode(image)
         assert decoding._decode_opaque_gray_png(Image.open(io.BytesIO(data)), data, 256) is None
         assert np.array_equal(decoding.decode_grayscale(data), general_decode(data, monkeypatch))
+
+
+def test_reading_a_line_on_the_canvas_window_matches_the_whole_image(mnist, monkeypatch):
+    """Numbers and single digits on clean canvases: the same digits, boxes and cuts from the ink's window
+    as from the whole image's ink."""
+    from digits.imaging import segmentation
+    from testsupport import numbers
+
+    uploads = [data for _, _, data in numbers.number_set(mnist.x_test, mnist.y_test, count=24, seed=3,
+                                                       kinds=["canvas", "mnist"])]
+    uploads += [chromium_canvas(), images.canvas_png()]
+
+    def classify(digits):  # Any fixed function of the pixels will do: both paths must ask it the same.
+        sums = digits.reshape(len(digits), -1) @ np.linspace(0.0, 1.0, 784 * 10).reshape(784, 10)
+        return np.exp(sums) / np.exp(sums).sum(axis=1, keepdims=True)
+
+    windowed = 0
+    for data in uploads:
+        windowed += preparation.clean_canvas_ink(decoding.decode_grayscale(data)) is not None
+        fast = outcome(segmentation.prepare_number, data, decoding.DEFAULT_MAX_PIXELS, classify)
+        with monkeypatch.context() as patched:
+            patched.setattr(preparation, "clean_canvas_ink", lambda gray: None)
+            general = outcome(segmentation.prepare_number, data, decoding.DEFAULT_MAX_PIXELS, classify)
+        assert type(fast) is type(general) and len(fast) == len(general)
+        if isinstance(general, tuple):
+            assert fast == general
+            continue
+        for mine, reference in zip(fast, general):
+            assert np.array_equal(mine.image, reference.image)
+            assert (mine.box, mine.cut) == (reference.box, reference.cut)
+    assert windowed >= len(uploads) // 2

@@ -113,3 +113,23 @@ def test_images_without_ink_are_refused(blank):
 
 def test_scale_pixels_maps_uint8_to_unit_range():
     assert preparation.scale_pixels(np.array([0, 255], dtype=np.uint8)).tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 5), (7, 3), (31, 40), (80, 57)])
+def test_morphology_is_scipys(shape):
+    """The shifted-view morphology gives SciPy's pixels exactly: masks grown and eroded, strokes redrawn."""
+    rng = np.random.default_rng(sum(shape))
+    for density in (0.05, 0.3, 0.7):
+        mask = rng.random(shape) < density
+        for pixels in (1, 2, 3):
+            assert np.array_equal(preparation.grow(mask, pixels), ndimage.binary_dilation(mask, iterations=pixels))
+        assert np.array_equal(preparation._erode(mask), ndimage.binary_erosion(mask))
+        image = (rng.random(shape) * mask).astype(np.float32)
+        for radius in (0.5, 1.3, 2.6, 4.0):
+            reach = int(np.ceil(radius))
+            yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+            disk = xx * xx + yy * yy <= radius * radius + 0.25
+            assert np.array_equal(preparation._disk_filter(image, disk, np.maximum),
+                                  ndimage.grey_dilation(image, footprint=disk))
+            assert np.array_equal(preparation._disk_filter(image, disk, np.minimum),
+                                  ndimage.grey_erosion(image, footprint=disk))

@@ -122,12 +122,24 @@ def _flat_background(values):
 
 
 def _normalize_clean_canvas(gray):
-    """normalize_digit's result, computed on a window around the ink, for a clean canvas; None for other images.
+    """normalize_digit's result, computed on a window around the ink, for a clean canvas; None for other images."""
+    window = clean_canvas_ink(gray)
+    if window is None:
+        return None
+    ink, _ = window
+    # No stroke reaches the window's edge or the image's, so none is an edge line in either, and the grown
+    # mask stays inside the window: digit_mask and fit_and_center give what they give on the whole image.
+    return fit_and_center(ink, digit_mask(ink))
+
+
+def clean_canvas_ink(gray):
+    """For a clean canvas, the ink (as flatten_background(ink_positive(gray))) on a window around it, and the
+    window's (top, left) in gray; None for other images.
 
     A clean canvas (a browser drawing, a clean scan) is one exact background value with the ink well inside
     its border. Every step of the general path then depends on the pixels outside the ink's box only through
     that one value, so the steps run on the window with that value standing in for the rest: the same
-    28x28, bit for bit (tests/test_fast_paths.py), at a fraction of the work on a large canvas.
+    ink, bit for bit, zero outside the window (tests/test_fast_paths.py), at a fraction of the work.
     """
     height, width = gray.shape
     background = gray[0, 0]
@@ -168,11 +180,7 @@ def _normalize_clean_canvas(gray):
         raise exceptions.NoDigitFound("No digit found: the image is blank or has too little contrast.")
     strong = residual[residual >= 0.5 * peak]
     residual /= float(np.median(strong))
-    ink = np.clip(residual, 0.0, 1.0, out=residual)
-
-    # digit_mask and fit_and_center: no stroke reaches the window's edge or the image's, so none is an edge
-    # line in either, and the grown mask stays inside the window.
-    return fit_and_center(ink, digit_mask(ink))
+    return np.clip(residual, 0.0, 1.0, out=residual), (int(top), int(left))
 
 
 def digit_mask(ink):
@@ -237,7 +245,7 @@ def fit_and_center(ink, mask):
     window = (slice(max(0, rows[0] - GROW_PIXELS), rows[-1] + GROW_PIXELS + 1),
               slice(max(0, cols[0] - GROW_PIXELS), cols[-1] + GROW_PIXELS + 1))
     ink, mask = ink[window], mask[window]  # From here on, in the window's coordinates.
-    digit = ink * ndimage.binary_dilation(mask, iterations=GROW_PIXELS)
+    digit = ink * grow(mask, GROW_PIXELS)
     rows = np.flatnonzero(digit.any(axis=1))
     cols = np.flatnonzero(digit.any(axis=0))
     crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
@@ -257,7 +265,7 @@ def fit_and_center(ink, mask):
 
 def stroke_width(mask):
     """Mean stroke width in pixels: a stroke's area is its length times its width, its outline twice its length."""
-    outline = np.count_nonzero(mask & ~ndimage.binary_erosion(mask))
+    outline = np.count_nonzero(mask & ~_erode(mask))
     return 2.0 * np.count_nonzero(mask) / max(outline, 1)
 
 
@@ -269,11 +277,58 @@ def _restroke(image, width):
     yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
     disk = xx * xx + yy * yy <= radius * radius + 0.25
     if width < target:
-        image = ndimage.grey_dilation(image, footprint=disk)
+        image = _disk_filter(image, disk, np.maximum)
         # Shrinking a fine stroke left it faint gray; bring its core back to full ink.
         core = image[image >= 0.5 * image.max()]
         return np.clip(image / float(np.median(core)), 0.0, 1.0) if core.size else image
-    return ndimage.grey_erosion(image, footprint=disk)
+    return _disk_filter(image, disk, np.minimum)
+
+
+# The morphology below is SciPy's (binary_dilation with `iterations`, binary_erosion, grey_dilation and
+# grey_erosion with a disk footprint), computed with shifted views of a padded array: the same pixels
+# (tests/test_preparation.py), without SciPy's per-call set-up, which on these small images costs more than
+# the work itself.
+
+def grow(mask, pixels):
+    """ndimage.binary_dilation(mask, iterations=pixels): `pixels` passes of the 4-neighbour cross, which
+    together reach every pixel within `pixels` steps along rows and columns (a diamond)."""
+    height, width = mask.shape
+    padded = np.zeros((height + 2 * pixels, width + 2 * pixels), dtype=bool)
+    padded[pixels : pixels + height, pixels : pixels + width] = mask
+    grown = np.zeros((height, width), dtype=bool)
+    for dy in range(-pixels, pixels + 1):
+        reach = pixels - abs(dy)
+        for dx in range(-reach, reach + 1):
+            grown |= padded[pixels + dy : pixels + dy + height, pixels + dx : pixels + dx + width]
+    return grown
+
+
+def _erode(mask):
+    """ndimage.binary_erosion(mask): a pixel stays if it and its 4 neighbours are set (outside is unset)."""
+    height, width = mask.shape
+    padded = np.zeros((height + 2, width + 2), dtype=bool)
+    padded[1:-1, 1:-1] = mask
+    return padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+
+
+def _disk_filter(image, disk, combine):
+    """ndimage.grey_dilation (combine=np.maximum) or grey_erosion (np.minimum) with a symmetric footprint,
+    edges reflected as SciPy's default mode does."""
+    reach = disk.shape[0] // 2
+    height, width = image.shape
+    if reach >= min(height, width):  # Reflection would wrap more than once: SciPy's own rules then.
+        scipy_filter = ndimage.grey_dilation if combine is np.maximum else ndimage.grey_erosion
+        return scipy_filter(image, footprint=disk)
+    # SciPy's "reflect" repeats the edge pixel: -1 reads 0, -2 reads 1; past the end likewise.
+    rows, cols = np.arange(-reach, height + reach), np.arange(-reach, width + reach)
+    rows = np.where(rows < 0, -rows - 1, np.where(rows >= height, 2 * height - rows - 1, rows))
+    cols = np.where(cols < 0, -cols - 1, np.where(cols >= width, 2 * width - cols - 1, cols))
+    padded = image[rows[:, None], cols[None, :]]
+    result = None
+    for dy, dx in zip(*np.nonzero(disk)):
+        shifted = padded[dy : dy + height, dx : dx + width]
+        result = shifted.copy() if result is None else combine(result, shifted, out=result)
+    return result
 
 
 def _resize(image, scale):

@@ -45,10 +45,12 @@ SHORT_HEIGHT = 0.5  # A candidate shorter than half the line is a fragment (a ba
 SHORT_COST = 4.0  # ... and costs this much.
 WIDE_RATIO = 1.15  # Wider than this (width / height) a candidate is likely two digits ...
 WIDE_COST = 3.0  # ... and costs this much per unit of ratio beyond it.
+DIGITS = 10  # The classifier's first ten outputs are the digits (an eleventh, if any, is "not a digit").
 
-# A digit read: its 28x28 float32 image, its box {left, top, width, height} in the upload's pixels, and
-# whether it was cut from the digit before it through a stroke (touching digits; or one shape, split).
-Digit = collections.namedtuple("Digit", "image box cut", defaults=(False,))
+# A digit read: its 28x28 float32 image, its box {left, top, width, height} in the upload's pixels, whether
+# it was cut from the digit before it through a stroke (touching digits; or one shape, split), and the
+# classifier's probabilities for the image when choosing the reading already asked for them (else None).
+Digit = collections.namedtuple("Digit", "image box cut probabilities", defaults=(False, None))
 
 
 def prepare_number(data, max_pixels=decoding.DEFAULT_MAX_PIXELS, classify=None):
@@ -70,7 +72,8 @@ def prepare_number(data, max_pixels=decoding.DEFAULT_MAX_PIXELS, classify=None):
         gray = decoding.decode_grayscale(data, max_pixels=max_pixels, working_side=larger)
         line = _find_line(gray)
     scale_y, scale_x = height / gray.shape[0], width / gray.shape[1]
-    return [Digit(image, _scale_box(box, scale_x, scale_y), cut) for image, box, cut in _read(line, classify)]
+    return [Digit(image, _scale_box(box, scale_x, scale_y), cut, probabilities)
+            for image, box, cut, probabilities in _read(line, classify)]
 
 
 def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
@@ -90,51 +93,74 @@ def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
 
 
 def segment(gray, classify=None):
-    """The digits on the line of a grayscale image (H, W), left to right, as (28x28, box, cut) triples.
+    """The digits on the line of a grayscale image (H, W), left to right, as (28x28, box, cut, probabilities).
 
-    Boxes are (left, top, width, height) in the pixels of `gray`.
+    Boxes are (left, top, width, height) in the pixels of `gray`; probabilities as Digit's.
     """
     return _read(_find_line(np.asarray(gray, dtype=np.float32)), classify)
 
 
 def _find_line(gray):
-    """The ink, its strokes on the digits' line, and the atoms they are cut into."""
-    ink = preparation.flatten_background(preparation.ink_positive(gray))
+    """The ink, its strokes on the digits' line, and the atoms they are cut into.
+
+    A clean canvas is worked on the window around its ink (preparation.clean_canvas_ink): the same strokes,
+    atoms and digits, less work; `offset` is the window's (top, left) in gray.
+    """
+    window = preparation.clean_canvas_ink(gray)
+    if window is None:
+        ink, offset = preparation.flatten_background(preparation.ink_positive(gray)), (0, 0)
+    else:
+        ink, offset = window
     labels, components = _line_components(ink)
     # The line's height: its tallest stroke's, or more where a digit is drawn in pieces one above the other.
     tallest = max(c.bottom - c.top for c in components.values())
     band = max(c.bottom for c in components.values()) - min(c.top for c in components.values())
     height = min(band, round(BAND_LIMIT * tallest))
     atoms, owner, bounds = _atoms(labels, components, height)
-    return Line(ink, labels, components, height, atoms, owner, bounds)
+    return Line(ink, labels, components, height, atoms, owner, bounds, offset)
 
 
 def _read(line, classify):
-    """The best reading of a line: its digits as (28x28, box, cut) triples, left to right."""
-    chosen = [(0, len(line.atoms))]
-    if len(line.atoms) > 1 and not _narrow_single(line, classify):
-        candidates = _candidates(line.ink, line.labels, line.components, line.owner, line.atoms, line.height)
-        largest = max(c.area for c in line.components.values())
-        confidence = _confidence(candidates, classify)
-        scores = _scores(candidates, line.bounds, confidence, line.height, largest)
-        best, runs = _best_partition(len(line.atoms), scores)
-        chosen = [run for run in runs if scores[run][1]]
-        everything = (0, len(line.atoms))
-        whole = candidates.get(everything)
-        # Read confidently as one digit, and narrow as one or not clearly better read as several: one digit,
-        # whatever pieces it was drawn in (fragments blown up to 20x20 can look like digits too).
-        if whole is not None and confidence[everything] >= ONE_DIGIT_CONFIDENCE \
-                and best - scores[everything][0] < ONE_DIGIT_MARGIN:
-            chosen = [everything]
+    """The best reading of a line: its digits as (28x28, box, cut, probabilities) tuples, left to right."""
+    image = probabilities = None
+    if len(line.atoms) > 1:
+        if _is_narrow(line):
+            # Narrow as one digit and read confidently as one: one digit, whatever pieces it was drawn in.
+            image, box = _single(line.ink)
+            probabilities = None if classify is None else np.asarray(classify(image[None]), np.float64)[0]
+            if probabilities is None or probabilities[:DIGITS].max() >= ONE_DIGIT_CONFIDENCE:
+                return [(image, _shift_box(box, line.offset), False, probabilities)]
+        digits = _read_several(line, classify)
+        if digits is not None:
+            return digits
+    # One digit: exactly the single-digit preparation, whatever the line search kept or dropped.
+    if image is None:
+        image, box = _single(line.ink)
+    return [(image, _shift_box(box, line.offset), False, probabilities)]
+
+
+def _read_several(line, classify):
+    """The line's digits when the best reading has several, else None (then it is one digit)."""
+    candidates = _candidates(line.ink, line.labels, line.components, line.owner, line.atoms, line.height)
+    largest = max(c.area for c in line.components.values())
+    confidence, probabilities = _confidence(candidates, classify)
+    scores = _scores(candidates, line.bounds, confidence, line.height, largest)
+    best, runs = _best_partition(len(line.atoms), scores)
+    chosen = [run for run in runs if scores[run][1]]
+    everything = (0, len(line.atoms))
+    # Read confidently as one digit, and narrow as one or not clearly better read as several: one digit,
+    # whatever pieces it was drawn in (fragments blown up to 20x20 can look like digits too).
+    if candidates.get(everything) is not None and confidence[everything] >= ONE_DIGIT_CONFIDENCE \
+            and best - scores[everything][0] < ONE_DIGIT_MARGIN:
+        return None
     if len(chosen) <= 1:
-        # One digit: exactly the single-digit preparation, whatever the line search kept or dropped.
-        mask = preparation.digit_mask(line.ink)
-        return [(preparation.fit_and_center(line.ink, mask), _mask_box(mask), False)]
-    return [(candidates[run].image, candidates[run].box, run[0] > 0 and line.bounds[run[0] - 1].kind == "cut")
+        return None
+    return [(candidates[run].image, _shift_box(candidates[run].box, line.offset),
+             run[0] > 0 and line.bounds[run[0] - 1].kind == "cut", probabilities.get(run))
             for run in chosen]
 
 
-Line = collections.namedtuple("Line", "ink labels components height atoms owner bounds")
+Line = collections.namedtuple("Line", "ink labels components height atoms owner bounds offset")
 Component = collections.namedtuple("Component", "top left bottom right area")
 Candidate = collections.namedtuple("Candidate", "image box height width area")
 # Between two atoms: "gap" (no ink), "overlap" (two strokes side by side) or "cut" (through `crossed` strokes);
@@ -142,14 +168,18 @@ Candidate = collections.namedtuple("Candidate", "image box height width area")
 Bound = collections.namedtuple("Bound", "kind crossed tall")
 
 
-def _narrow_single(line, classify):
-    """Whether the whole line is narrow as one digit and read confidently as one: then it is one digit."""
-    keep = np.zeros(line.labels.max() + 1, dtype=bool)
-    keep[list(line.components)] = True
-    whole = _candidate(line.ink, keep[line.labels])
-    if whole is None or whole.width > ONE_DIGIT_RATIO * whole.height:
-        return False
-    return _confidence({(0, 1): whole}, classify)[(0, 1)] >= ONE_DIGIT_CONFIDENCE
+def _single(ink):
+    """The single-digit preparation of the ink, and its box: what preparation.normalize_digit gives."""
+    mask = preparation.digit_mask(ink)
+    return preparation.fit_and_center(ink, mask), _mask_box(mask)
+
+
+def _is_narrow(line):
+    """Whether the line's strokes together are no wider than tall (ONE_DIGIT_RATIO): the shape of one digit."""
+    components = line.components.values()
+    width = max(c.right for c in components) - min(c.left for c in components)
+    height = max(c.bottom for c in components) - min(c.top for c in components)
+    return width <= ONE_DIGIT_RATIO * height
 
 
 def _line_components(ink):
@@ -288,7 +318,7 @@ def _candidate(ink, mask):
     if not mask.any():
         return None
     # The neighbours' ink must not come along with the soft edges: only this candidate's strokes and their rim.
-    own = ink * ndimage.binary_dilation(mask, iterations=preparation.GROW_PIXELS)
+    own = ink * preparation.grow(mask, preparation.GROW_PIXELS)
     try:
         image = preparation.fit_and_center(own, mask)
     except exceptions.NoDigitFound:
@@ -298,12 +328,13 @@ def _candidate(ink, mask):
 
 
 def _confidence(candidates, classify):
-    """{run: how confidently the classifier reads the candidate as a digit} (1 for all without a classifier)."""
+    """{run: how confidently the classifier reads the candidate as a digit} (1 for all without a classifier),
+    and {run: the classifier's probabilities} (empty without one)."""
     valid = [run for run, c in candidates.items() if c is not None]
     if classify is None or not valid:
-        return dict.fromkeys(valid, 1.0)
+        return dict.fromkeys(valid, 1.0), {}
     probabilities = np.asarray(classify(np.stack([candidates[run].image for run in valid])), dtype=np.float64)
-    return dict(zip(valid, probabilities[:, :10].max(axis=1)))
+    return dict(zip(valid, probabilities[:, :DIGITS].max(axis=1))), dict(zip(valid, probabilities))
 
 
 def _scores(candidates, bounds, confidence, line_height, largest_area):
@@ -357,6 +388,12 @@ def _mask_box(mask):
     """(left, top, width, height) of a mask's pixels."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+
+
+def _shift_box(box, offset):
+    """A box in the line's ink (a window of the image, maybe) to the image's pixels."""
+    left, top, width, height = box
+    return left + offset[1], top + offset[0], width, height
 
 
 def _scale_box(box, scale_x, scale_y):

@@ -1,6 +1,7 @@
 """The HTTP API: upload an image, get the digit. Routes read top to bottom: files, preparation, model, JSON."""
 
 import base64
+import collections
 import io
 import pathlib
 
@@ -19,8 +20,7 @@ OPENAPI_PATH = pathlib.Path(__file__).with_name("openapi.json")
 @blueprint.post("/uploads")
 def upload():
     """The original API: one image in, what was read as a bare JSON string out: "7", or "2026" for a number."""
-    answer = _read(_uploaded_files()[:1])[0]
-    return flask.jsonify(answer["text"])
+    return flask.jsonify(_read(_uploaded_files()[:1])[0].text)
 
 
 @blueprint.post("/predict")
@@ -30,7 +30,7 @@ def predict():
     For an image of one digit the answer also keeps the original top-level fields (digit, confidence,
     probabilities, image); for a number of several digits they are left out, since no one digit speaks for it.
     """
-    readings = _read(_uploaded_files())
+    readings = [_rich_answer(reading) for reading in _read(_uploaded_files())]
     return flask.jsonify(readings[0] if len(readings) == 1 else {"results": readings})
 
 
@@ -72,8 +72,17 @@ def _uploaded_files():
     return files
 
 
+class Reading(collections.namedtuple("Reading", "digits probabilities read")):
+    """One image read: its segmentation.Digits, the model's probabilities for each, and each (digit, confidence)."""
+
+    @property
+    def text(self):
+        """What was read, as the digits' characters: "7", "2026"."""
+        return "".join(str(digit) for digit, _ in self.read)
+
+
 def _read(files):
-    """Each uploaded file read as a number: its text and its digits; a bad file fails the request, naming it."""
+    """Each uploaded file read as a number, a Reading; a bad file fails the request, naming it."""
     served = classifier.get(flask.current_app)
     config = flask.current_app.config
     uploads = [file.read() for file in files]
@@ -91,8 +100,7 @@ def _read(files):
             if len(files) > 1:
                 raise errors.FileRefused(index, len(files), error) from error
             raise
-    # One batch through the model for every digit of every file.
-    probabilities = served.predict(np.stack([digit.image for number in numbers for digit in number]))
+    probabilities = _probabilities([digit for number in numbers for digit in number], served)
     readings, row = [], 0
     for index, number in enumerate(numbers):
         rows = probabilities[row : row + len(number)]
@@ -105,9 +113,16 @@ def _read(files):
             if len(files) > 1:
                 raise errors.FileRefused(index, len(files), error) from error
             raise
-        readings.append(_reading(number, rows, read))
-    monitoring.record_predictions(digit["digit"] for answer in readings for digit in answer["digits"])
+        readings.append(Reading(number, rows, read))
+    monitoring.record_predictions(digit for answer in readings for digit, _ in answer.read)
     return readings
+
+
+def _probabilities(digits, served):
+    """The model's probabilities for each digit: those the segmentation already asked for, the rest in one batch."""
+    missing = [digit.image for digit in digits if digit.probabilities is None]
+    predicted = iter(served.predict(np.stack(missing)) if missing else ())
+    return np.stack([next(predicted) if digit.probabilities is None else digit.probabilities for digit in digits])
 
 
 def _refuse_non_digits(read):
@@ -134,11 +149,11 @@ def _refuse_split_shapes(number, data, served):
         raise exceptions.NotADigit("This does not look like a digit: draw or upload handwritten digits 0 to 9 only.")
 
 
-def _reading(number, rows, read):
+def _rich_answer(read):
     """The rich answer for one image: the text, each digit, and for a single digit its fields at the top."""
     digits = [{**_result(digit.image, probabilities, best), "box": digit.box}
-              for digit, probabilities, best in zip(number, rows, read)]
-    answer = {"text": "".join(str(digit["digit"]) for digit in digits), "digits": digits}
+              for digit, probabilities, best in zip(*read)]
+    answer = {"text": read.text, "digits": digits}
     if len(digits) == 1:
         answer = {**{key: digits[0][key] for key in ("digit", "confidence", "probabilities", "image")}, **answer}
     return answer
