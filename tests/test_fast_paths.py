@@ -147,3 +147,19 @@ def test_reading_a_line_on_the_canvas_window_matches_the_whole_image(mnist, monk
             assert np.array_equal(mine.image, reference.image)
             assert (mine.box, mine.cut) == (reference.box, reference.cut)
     assert windowed >= len(uploads) // 2
+
+
+@pytest.mark.parametrize("side", [300, 400, 512, 640, 1000, 1023])
+def test_shrinking_only_the_inked_part_of_a_canvas_is_exact(side):
+    """The canvas shrink resamples only around the ink, yet gives Pillow's whole-image shrink to the bit,
+    for square and oblong canvases of many sizes (exact scales or not), ink near the edges or not."""
+    rng = np.random.default_rng(side)
+    for trial in range(6):
+        height = side if trial % 2 == 0 else int(rng.integers(side // 2, side))
+        gray = np.full((height, side), int(rng.choice([0, 255, rng.integers(0, 256)])), dtype=np.uint8)
+        for _ in range(int(rng.integers(1, 4))):
+            top, left = int(rng.integers(0, height - 10)), int(rng.integers(0, side - 10))
+            gray[top : top + int(rng.integers(2, height // 3)), left : left + int(rng.integers(2, side // 3))] = \
+                rng.integers(0, 256)
+        whole = np.asarray(decoding._shrink(Image.fromarray(gray), decoding.WORKING_SIDE), dtype=np.float32) / 255.0
+        assert np.array_equal(decoding._shrink_canvas(gray, decoding.WORKING_SIDE), whole)

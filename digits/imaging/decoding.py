@@ -7,6 +7,7 @@ suffices; every failure leaves as one of our own exceptions, whose message is ou
 goes to the log, never to the client).
 """
 
+import fractions
 import io
 import logging
 import warnings
@@ -18,6 +19,7 @@ from digits.imaging import exceptions
 
 DEFAULT_MAX_PIXELS = 25_000_000  # 25 megapixels: a phone photo; a decompression bomb is far beyond it.
 WORKING_SIDE = 256  # Larger images are shrunk to this first: the digit ends as 20x20, and thin strokes are redrawn.
+SHRINK_REDUCING_GAP = 2.0  # Pillow first reduces by a whole factor when shrinking by at least twice this.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # What the README promises; Pillow tries no other reader.
 # A progressive JPEG decodes every scan over the whole image: the cost is scans x pixels. Real photos have
 # about 10 scans; a file repeating its last scan thousands of times is a CPU bomb.
@@ -120,13 +122,46 @@ def _decode_opaque_gray_png(image, data, working_side):
         return None
     if pixels.dtype != np.uint8 or pixels.shape != (image.height, image.width, 4):
         return None
-    # One pass over the pixels as little-endian 32-bit words (R, G, B, A from the low byte up):
-    # opaque and gray means each word is R repeated in the three colour bytes under an alpha of 255.
+    # The pixels as little-endian 32-bit words (R, G, B, A from the low byte up): shifted one byte down,
+    # a word reads (A, B, G), which for an opaque gray pixel is (255, G, R).
     words = np.ascontiguousarray(pixels).view("<u4")[..., 0]
-    if not np.array_equal(words, (words & 0xFF) * np.uint32(0x010101) | np.uint32(0xFF000000)):
+    expected = words & np.uint32(0xFFFF)
+    expected |= np.uint32(0xFF0000)
+    if not np.array_equal(words >> 8, expected):
         return None
-    gray = Image.fromarray(np.ascontiguousarray(pixels[..., 0]))
-    return np.asarray(_shrink(gray, working_side), dtype=np.float32) / 255.0
+    return _shrink_canvas(pixels[..., 0], working_side)
+
+
+def _shrink_canvas(gray, working_side):
+    """_shrink of a uint8 (H, W) array, as float32 0..1, resampling only the part that is not plain background.
+
+    Pillow's BOX filter gives a pixel whose source pixels all hold one value that value, exactly (its integer
+    weights sum to 1 within a rounding far too small to move an 8-bit result). So where the first pixel's
+    value fills everything but a box around the rest, only that box is resampled, with `box=` over the same
+    source: when each axis' scale is a fraction with a power-of-two denominator (400 to 256 is 25/16), every
+    coordinate Pillow computes is exact, the same as for the whole image, and so are its weights. Otherwise,
+    or when Pillow would first reduce by a whole factor, the whole image is shrunk.
+    """
+    height, width = gray.shape
+    image = Image.fromarray(np.ascontiguousarray(gray))
+    shrunk_size = _shrunk_size(image.size, working_side)
+    background = gray[0, 0]
+    differs = gray != background
+    rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
+    scales = [fractions.Fraction(side, shrunk) for side, shrunk in zip((width, height), shrunk_size)]
+    exact = all(scale.denominator & (scale.denominator - 1) == 0 and 1 < scale < 2 * SHRINK_REDUCING_GAP
+                for scale in scales)
+    if not exact or rows.size == 0:
+        return np.asarray(_shrink(image, working_side), dtype=np.float32) / 255.0
+    scale_x, scale_y = (float(scale) for scale in scales)
+    # Output pixels whose sources reach the non-background box, with a pixel to spare on each side.
+    left, right = max(0, int(cols[0] / scale_x) - 2), min(shrunk_size[0], int(cols[-1] / scale_x) + 3)
+    top, bottom = max(0, int(rows[0] / scale_y) - 2), min(shrunk_size[1], int(rows[-1] / scale_y) + 3)
+    shrunk = np.full((shrunk_size[1], shrunk_size[0]), background, dtype=np.uint8)
+    shrunk[top:bottom, left:right] = np.asarray(image.resize(
+        (right - left, bottom - top), Image.Resampling.BOX,
+        box=(left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)))
+    return shrunk.astype(np.float32) / 255.0
 
 
 def _refuse_too_many_scans(data, size):
@@ -199,9 +234,16 @@ def _shrink(image, working_side):
     """Shrink so the longer side is at most working_side, averaging pixels (keeps thin strokes as gray)."""
     if max(image.size) <= working_side:
         return image
-    scale = working_side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+    return image.resize(_shrunk_size(image.size, working_side), Image.Resampling.BOX,
+                        reducing_gap=SHRINK_REDUCING_GAP)
+
+
+def _shrunk_size(size, working_side):
+    """(width, height) after _shrink."""
+    if max(size) <= working_side:
+        return size
+    scale = working_side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _shrink_array(values, working_side):

@@ -5,6 +5,8 @@ with anti-aliasing, then placed in 28x28 with its centre of mass at the centre. 
 use the constants below, and an MNIST digit passed through `normalize_digit` comes out nearly unchanged.
 """
 
+import functools
+
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -183,13 +185,21 @@ def clean_canvas_ink(gray):
     return np.clip(residual, 0.0, 1.0, out=residual), (int(top), int(left))
 
 
-def digit_mask(ink):
-    """The strokes of the digit: strong pixels, minus specks, far-away blobs and lines along the edges."""
+def label_strokes(ink):
+    """The strokes: (labels, count, areas, boxes) of the 8-connected blobs of strong pixels (ink > INK_THRESHOLD);
+    areas and boxes (find_objects slices) are indexed by label - 1."""
     labels, count = ndimage.label(ink > INK_THRESHOLD, structure=np.ones((3, 3)))
     if count == 0:
         raise exceptions.NoDigitFound("No digit found in the image.")
-    areas = np.bincount(labels.ravel())[1:]
-    boxes = ndimage.find_objects(labels)
+    return labels, count, np.bincount(labels.ravel())[1:], ndimage.find_objects(labels)
+
+
+def digit_mask(ink, strokes=None):
+    """The strokes of the digit: strong pixels, minus specks, far-away blobs and lines along the edges.
+
+    `strokes` is label_strokes(ink), when the caller has it already.
+    """
+    labels, count, areas, boxes = strokes or label_strokes(ink)
     candidates = [i for i in range(count) if not _is_edge_line(boxes[i], areas[i], ink.shape)]
     candidates = sorted(candidates or range(count), key=lambda i: -areas[i])
     largest = candidates[0]
@@ -273,9 +283,7 @@ def _restroke(image, width):
     """Thicken strokes thinner than MNIST's (a fine pen, shrunk) or thin blobby ones (a fat pen, drawn small)."""
     target = (TARGET_THIN_STROKE if width < TARGET_THIN_STROKE * SUPERSAMPLE else TARGET_THICK_STROKE) * SUPERSAMPLE
     radius = abs(target - width) / 2
-    reach = int(np.ceil(radius))
-    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-    disk = xx * xx + yy * yy <= radius * radius + 0.25
+    disk = _disk(radius)
     if width < target:
         image = _disk_filter(image, disk, np.maximum)
         # Shrinking a fine stroke left it faint gray; bring its core back to full ink.
@@ -309,6 +317,16 @@ def _erode(mask):
     padded = np.zeros((height + 2, width + 2), dtype=bool)
     padded[1:-1, 1:-1] = mask
     return padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+
+
+@functools.lru_cache(maxsize=256)
+def _disk(radius):
+    """A round footprint of the given radius (a boolean square array), made once per radius."""
+    reach = int(np.ceil(radius))
+    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    disk = xx * xx + yy * yy <= radius * radius + 0.25
+    disk.flags.writeable = False  # Shared between calls.
+    return disk
 
 
 def _disk_filter(image, disk, combine):

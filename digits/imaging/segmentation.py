@@ -111,13 +111,14 @@ def _find_line(gray):
         ink, offset = preparation.flatten_background(preparation.ink_positive(gray)), (0, 0)
     else:
         ink, offset = window
-    labels, components = _line_components(ink)
+    strokes = preparation.label_strokes(ink)
+    labels, components = strokes[0], _line_components(strokes, ink.shape)
     # The line's height: its tallest stroke's, or more where a digit is drawn in pieces one above the other.
     tallest = max(c.bottom - c.top for c in components.values())
     band = max(c.bottom for c in components.values()) - min(c.top for c in components.values())
     height = min(band, round(BAND_LIMIT * tallest))
     atoms, owner, bounds = _atoms(labels, components, height)
-    return Line(ink, labels, components, height, atoms, owner, bounds, offset)
+    return Line(ink, strokes, components, height, atoms, owner, bounds, offset)
 
 
 def _read(line, classify):
@@ -126,7 +127,7 @@ def _read(line, classify):
     if len(line.atoms) > 1:
         if _is_narrow(line):
             # Narrow as one digit and read confidently as one: one digit, whatever pieces it was drawn in.
-            image, box = _single(line.ink)
+            image, box = _single(line.ink, line.strokes)
             probabilities = None if classify is None else np.asarray(classify(image[None]), np.float64)[0]
             if probabilities is None or probabilities[:DIGITS].max() >= ONE_DIGIT_CONFIDENCE:
                 return [(image, _shift_box(box, line.offset), False, probabilities)]
@@ -135,13 +136,13 @@ def _read(line, classify):
             return digits
     # One digit: exactly the single-digit preparation, whatever the line search kept or dropped.
     if image is None:
-        image, box = _single(line.ink)
+        image, box = _single(line.ink, line.strokes)
     return [(image, _shift_box(box, line.offset), False, probabilities)]
 
 
 def _read_several(line, classify):
     """The line's digits when the best reading has several, else None (then it is one digit)."""
-    candidates = _candidates(line.ink, line.labels, line.components, line.owner, line.atoms, line.height)
+    candidates = _candidates(line.ink, line.strokes[0], line.components, line.owner, line.atoms, line.height)
     largest = max(c.area for c in line.components.values())
     confidence, probabilities = _confidence(candidates, classify)
     scores = _scores(candidates, line.bounds, confidence, line.height, largest)
@@ -160,7 +161,8 @@ def _read_several(line, classify):
             for run in chosen]
 
 
-Line = collections.namedtuple("Line", "ink labels components height atoms owner bounds offset")
+# strokes: preparation.label_strokes(ink), whose labels number the components.
+Line = collections.namedtuple("Line", "ink strokes components height atoms owner bounds offset")
 Component = collections.namedtuple("Component", "top left bottom right area")
 Candidate = collections.namedtuple("Candidate", "image box height width area")
 # Between two atoms: "gap" (no ink), "overlap" (two strokes side by side) or "cut" (through `crossed` strokes);
@@ -168,9 +170,9 @@ Candidate = collections.namedtuple("Candidate", "image box height width area")
 Bound = collections.namedtuple("Bound", "kind crossed tall")
 
 
-def _single(ink):
+def _single(ink, strokes=None):
     """The single-digit preparation of the ink, and its box: what preparation.normalize_digit gives."""
-    mask = preparation.digit_mask(ink)
+    mask = preparation.digit_mask(ink, strokes)
     return preparation.fit_and_center(ink, mask), _mask_box(mask)
 
 
@@ -182,17 +184,13 @@ def _is_narrow(line):
     return width <= ONE_DIGIT_RATIO * height
 
 
-def _line_components(ink):
-    """Label the strokes; keep those on the line of the largest one (no specks, edge lines or far blobs)."""
-    labels, count = ndimage.label(ink > preparation.INK_THRESHOLD, structure=np.ones((3, 3)))
-    if count == 0:
-        raise exceptions.NoDigitFound("No digit found in the image.")
-    areas = np.bincount(labels.ravel())[1:]
-    slices = ndimage.find_objects(labels)
+def _line_components(strokes, shape):
+    """Of the labelled strokes, those on the line of the largest one (no specks, edge lines or far blobs)."""
+    labels, _, areas, slices = strokes
     every = {
         i + 1: Component(s[0].start, s[1].start, s[0].stop, s[1].stop, int(areas[i]))
         for i, s in enumerate(slices)
-        if not preparation._is_edge_line(s, areas[i], ink.shape)
+        if not preparation._is_edge_line(s, areas[i], shape)
     }
     if not every:  # Only lines and frames: let the single-digit rules decide, as they always have.
         every = {i + 1: Component(s[0].start, s[1].start, s[0].stop, s[1].stop, int(areas[i]))
@@ -215,7 +213,7 @@ def _line_components(ink):
                 top, left = min(top, c.top), min(left, c.left)
                 bottom, right = max(bottom, c.bottom), max(right, c.right)
                 grew = True
-    return labels, kept
+    return kept
 
 
 def _atoms(labels, components, line_height):
