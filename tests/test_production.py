@@ -1,6 +1,7 @@
 """gunicorn with the production settings: mixed load, a killed worker, and a graceful SIGTERM."""
 
 import os
+import pathlib
 import signal
 import threading
 import time
@@ -34,6 +35,26 @@ def test_mixed_load_gives_no_5xx_no_dropped_connection_and_flat_memory(gunicorn)
     assert report["requests"] > 100
     assert soak.failures(report, max_growth_mib_per_minute=30.0) == []
     assert {200, 400, 413, 415, 422} <= set(report["statuses"])
+
+
+def test_every_kind_of_response_arrives_whole(gunicorn):
+    """Headers go out with the body in one write: files (sent with sendfile), JSON, errors, empty bodies."""
+    from digits.serving import page
+
+    static = pathlib.Path(page.blueprint.static_folder)
+    for path, expected in [("/", static / "index.html"), ("/page/page.js", static / "page.js")]:
+        answer = requests.get(gunicorn.base_url + path, timeout=30)
+        assert answer.status_code == 200 and answer.content == expected.read_bytes()
+        assert int(answer.headers["Content-Length"]) == len(answer.content)
+    assert upload(gunicorn.base_url).json() == "7"
+    missing = requests.post(gunicorn.base_url + "/upload", data={"note": "no file"}, timeout=30)
+    assert missing.status_code == 400 and missing.json()["error"] == "missing_file"
+    head = requests.head(gunicorn.base_url + "/health", timeout=30)
+    assert head.status_code == 200 and head.content == b""
+    preflight = requests.options(gunicorn.base_url + "/upload", timeout=30, headers={
+        "Origin": "http://localhost:4200", "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 200 and preflight.headers["Access-Control-Allow-Origin"]
+    assert requests.get(gunicorn.base_url + "/health", timeout=30).json()["status"] == "ok"
 
 
 def test_metrics_add_up_over_all_workers(gunicorn):

@@ -45,6 +45,8 @@ class DeadlineSocket:
         self.deadline = None  # Set by the first byte of a request.
         self.expired = False
         self.request = None  # The request being served, once its headers are parsed.
+        self._hold_next_write = False
+        self._held = b""
 
     def recv(self, size, *flags):
         """Read at most `size` bytes, or b"" (a quiet close) if no request starts, or ReadTimeout."""
@@ -83,8 +85,45 @@ class DeadlineSocket:
         self.request = None
         self.wait_for_request = wait_for_next
 
+    def hold_next_write(self):
+        """Keep the next write (gunicorn writes a response's headers alone) to send with the one after it (the
+        body): one send, one packet, instead of two. Whatever is held goes at the latest with flush()."""
+        self._hold_next_write = True
+
+    def sendall(self, data, *flags):
+        """The socket's sendall, with a held write sent first, in the same call."""
+        if self._hold_next_write:
+            self._hold_next_write = False
+            self._held = bytes(data)
+            return None
+        if self._held:
+            data, self._held = self._held + bytes(data), b""
+        return self._sock.sendall(data, *flags)
+
+    def flush(self):
+        """Send what is held (a response with no body has nothing to send it with)."""
+        self._hold_next_write = False
+        if self._held:
+            held, self._held = self._held, b""
+            self._sock.sendall(held)
+
+    def send(self, data, *flags):
+        """The socket's send, what is held going first."""
+        self.flush()
+        return self._sock.send(data, *flags)
+
+    def sendfile(self, file, offset=0, count=None):
+        """The socket's sendfile (gunicorn sends static files so), what is held going first."""
+        self.flush()
+        return self._sock.sendfile(file, offset, count)
+
+    def fileno(self):
+        """The socket's descriptor; whoever writes through it writes past us, so what is held goes first."""
+        self.flush()
+        return self._sock.fileno()
+
     def __getattr__(self, name):
-        """Writing, closing, fileno...: the socket's own."""
+        """Reading options, closing...: the socket's own."""
         return getattr(self._sock, name)
 
 
@@ -142,11 +181,15 @@ class DigitsWorker(GeventWorker):
         deadline_socket = isinstance(sock, DeadlineSocket)
         if deadline_socket:
             sock.request = req
+            sock.hold_next_write()  # The response's headers go out with its body.
         try:
             super().handle_request(listener_name, req, sock, addr)
         finally:
             if deadline_socket:
-                sock.request_done(wait_for_next=self.cfg.keepalive)
+                try:
+                    sock.flush()
+                finally:
+                    sock.request_done(wait_for_next=self.cfg.keepalive)
         if deadline_socket and sock.expired:
             raise StopIteration()
 
