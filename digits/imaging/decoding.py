@@ -7,9 +7,9 @@ suffices; every failure leaves as one of our own exceptions, whose message is ou
 goes to the log, never to the client).
 """
 
-import fractions
 import io
 import logging
+import math
 import warnings
 
 import numpy as np
@@ -142,26 +142,32 @@ def _shrink_canvas(gray, working_side):
     coordinate Pillow computes is exact, the same as for the whole image, and so are its weights. Otherwise,
     or when Pillow would first reduce by a whole factor, the whole image is shrunk.
     """
-    height, width = gray.shape
-    image = Image.fromarray(np.ascontiguousarray(gray))
+    gray = np.ascontiguousarray(gray)
+    image = Image.fromarray(gray)
     shrunk_size = _shrunk_size(image.size, working_side)
+    exact = all(_is_dyadic(side, shrunk) and shrunk < side < 2 * SHRINK_REDUCING_GAP * shrunk
+                for side, shrunk in zip(image.size, shrunk_size))
     background = gray[0, 0]
     differs = gray != background
-    rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
-    scales = [fractions.Fraction(side, shrunk) for side, shrunk in zip((width, height), shrunk_size)]
-    exact = all(scale.denominator & (scale.denominator - 1) == 0 and 1 < scale < 2 * SHRINK_REDUCING_GAP
-                for scale in scales)
-    if not exact or rows.size == 0:
+    rows = np.flatnonzero(differs.any(axis=1)) if exact else ()
+    if len(rows) == 0:
         return np.asarray(_shrink(image, working_side), dtype=np.float32) / 255.0
-    scale_x, scale_y = (float(scale) for scale in scales)
+    cols = np.flatnonzero(differs[rows[0] : rows[-1] + 1].any(axis=0))
+    scale_x, scale_y = image.width / shrunk_size[0], image.height / shrunk_size[1]
     # Output pixels whose sources reach the non-background box, with a pixel to spare on each side.
     left, right = max(0, int(cols[0] / scale_x) - 2), min(shrunk_size[0], int(cols[-1] / scale_x) + 3)
     top, bottom = max(0, int(rows[0] / scale_y) - 2), min(shrunk_size[1], int(rows[-1] / scale_y) + 3)
-    shrunk = np.full((shrunk_size[1], shrunk_size[0]), background, dtype=np.uint8)
+    shrunk = np.full((shrunk_size[1], shrunk_size[0]), np.float32(background) / np.float32(255.0), np.float32)
     shrunk[top:bottom, left:right] = np.asarray(image.resize(
         (right - left, bottom - top), Image.Resampling.BOX,
-        box=(left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)))
-    return shrunk.astype(np.float32) / 255.0
+        box=(left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)), dtype=np.float32) / 255.0
+    return shrunk
+
+
+def _is_dyadic(numerator, denominator):
+    """Whether numerator / denominator is a fraction whose reduced denominator is a power of two."""
+    reduced = denominator // math.gcd(numerator, denominator)
+    return reduced & (reduced - 1) == 0
 
 
 def _refuse_too_many_scans(data, size):

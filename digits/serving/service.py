@@ -7,7 +7,7 @@ import flask_cors
 
 from digits import model_file
 from digits.imaging import decoding
-from digits.serving import admission, api, classifier, errors, forms, inference_protocol, monitoring, page
+from digits.serving import admission, allocator, api, classifier, errors, forms, inference_protocol, monitoring, page
 
 DEFAULTS = {
     "MODEL_PATH": str(model_file.DEFAULT_PATH),
@@ -33,6 +33,7 @@ def create_app(config=None):
     if config:
         app.config.update(config)
     app.json.sort_keys = False  # Keep digit, confidence, probabilities in the order people read them.
+    allocator.keep_request_memory()  # Image-sized arrays reuse the heap instead of fresh pages per request.
     classifier.init_app(app)  # Loads and warms the model once.
     flask_cors.CORS(app, origins=app.config["CORS_ORIGINS"])
     forms.init_app(app)  # Non-UTF-8 filenames read; each form limit with its own error code.
