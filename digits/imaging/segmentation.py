@@ -13,6 +13,7 @@ digit is prepared exactly as a single digit is, and a line read as one digit giv
 """
 
 import collections
+import functools
 import io
 import math
 
@@ -67,8 +68,8 @@ def prepare_number(data, max_pixels=decoding.DEFAULT_MAX_PIXELS, classify=None):
     line = _find_line(gray)
     # Several digits small in a large image (a number in a photo): decode again with more pixels per digit.
     larger = min(MAX_WORKING_SIDE, round(working_side * MIN_DIGIT_PIXELS / line.height))
-    if len(line.atoms) > 1 and line.height < MIN_DIGIT_PIXELS and max(gray.shape) < max(height, width) \
-            and larger > working_side:
+    if line.height < MIN_DIGIT_PIXELS and max(gray.shape) < max(height, width) and larger > working_side \
+            and len(line.atoms) > 1:
         gray = decoding.decode_grayscale(data, max_pixels=max_pixels, working_side=larger)
         line = _find_line(gray)
     scale_y, scale_x = height / gray.shape[0], width / gray.shape[1]
@@ -101,7 +102,7 @@ def segment(gray, classify=None):
 
 
 def _find_line(gray):
-    """The ink, its strokes on the digits' line, and the atoms they are cut into.
+    """The ink and its strokes on the digits' line (the atoms they are cut into are found when asked for).
 
     A clean canvas is worked on the window around its ink (preparation.clean_canvas_ink): the same strokes,
     atoms and digits, less work; `offset` is the window's (top, left) in gray.
@@ -112,25 +113,24 @@ def _find_line(gray):
     else:
         ink, offset = window
     strokes = preparation.label_strokes(ink)
-    labels, components = strokes[0], _line_components(strokes, ink.shape)
+    components = _line_components(strokes, ink.shape)
     # The line's height: its tallest stroke's, or more where a digit is drawn in pieces one above the other.
     tallest = max(c.bottom - c.top for c in components.values())
     band = max(c.bottom for c in components.values()) - min(c.top for c in components.values())
     height = min(band, round(BAND_LIMIT * tallest))
-    atoms, owner, bounds = _atoms(labels, components, height)
-    return Line(ink, strokes, components, height, atoms, owner, bounds, offset)
+    return Line(ink, strokes, components, height, offset)
 
 
 def _read(line, classify):
     """The best reading of a line: its digits as (28x28, box, cut, probabilities) tuples, left to right."""
     image = probabilities = None
+    if _is_narrow(line):
+        # Narrow as one digit and read confidently as one: one digit, whatever pieces it was drawn in.
+        image, box = _single(line.ink, line.strokes)
+        probabilities = None if classify is None else np.asarray(classify(image[None]), np.float64)[0]
+        if probabilities is None or probabilities[:DIGITS].max() >= ONE_DIGIT_CONFIDENCE:
+            return [(image, _shift_box(box, line.offset), False, probabilities)]
     if len(line.atoms) > 1:
-        if _is_narrow(line):
-            # Narrow as one digit and read confidently as one: one digit, whatever pieces it was drawn in.
-            image, box = _single(line.ink, line.strokes)
-            probabilities = None if classify is None else np.asarray(classify(image[None]), np.float64)[0]
-            if probabilities is None or probabilities[:DIGITS].max() >= ONE_DIGIT_CONFIDENCE:
-                return [(image, _shift_box(box, line.offset), False, probabilities)]
         digits = _read_several(line, classify)
         if digits is not None:
             return digits
@@ -161,8 +161,31 @@ def _read_several(line, classify):
             for run in chosen]
 
 
-# strokes: preparation.label_strokes(ink), whose labels number the components.
-Line = collections.namedtuple("Line", "ink strokes components height atoms owner bounds offset")
+class Line:
+    """The ink (of the image, or of a window of it at `offset`, its (top, left)), its strokes
+    (preparation.label_strokes, whose labels number the components), the components on the digits' line,
+    the line's height, and, computed when first asked for, the atoms it is cut into (see _atoms)."""
+
+    def __init__(self, ink, strokes, components, height, offset):
+        self.ink, self.strokes, self.components, self.height, self.offset = ink, strokes, components, height, offset
+
+    @functools.cached_property
+    def _cut(self):
+        return _atoms(self.strokes[0], self.components, self.height)
+
+    @property
+    def atoms(self):
+        return self._cut[0]
+
+    @property
+    def owner(self):
+        return self._cut[1]
+
+    @property
+    def bounds(self):
+        return self._cut[2]
+
+
 Component = collections.namedtuple("Component", "top left bottom right area")
 Candidate = collections.namedtuple("Candidate", "image box height width area")
 # Between two atoms: "gap" (no ink), "overlap" (two strokes side by side) or "cut" (through `crossed` strokes);
