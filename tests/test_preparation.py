@@ -133,3 +133,13 @@ def test_morphology_is_scipys(shape):
                                   ndimage.grey_dilation(image, footprint=disk))
             assert np.array_equal(preparation._disk_filter(image, disk, np.minimum),
                                   ndimage.grey_erosion(image, footprint=disk))
+
+
+def test_center_of_mass_is_scipys():
+    """The same floats as SciPy's, on the shapes and values fit_and_center gives it."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        shape = tuple(int(v) for v in rng.integers(1, 21, size=2))
+        image = (rng.random(shape) * (rng.random(shape) < 0.6)).astype(np.float32)
+        image[0, 0] += 0.1  # Never all zero: fit_and_center refuses that first.
+        assert preparation._center_of_mass(image) == ndimage.center_of_mass(image)

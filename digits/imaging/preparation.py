@@ -269,8 +269,16 @@ def fit_and_center(ink, mask):
         fitted = _resize(_restroke(fine, stroke * SUPERSAMPLE), 1 / SUPERSAMPLE)
     if fitted.sum() <= 0:
         raise exceptions.NoDigitFound("No digit found: the ink vanished when scaled to 20x20.")
-    center_row, center_col = ndimage.center_of_mass(fitted)
+    center_row, center_col = _center_of_mass(fitted)
     return _place(fitted, round(CENTER - center_row), round(CENTER - center_col))
+
+
+def _center_of_mass(image):
+    """ndimage.center_of_mass(image), the same sums in the same order (so the same floats), without its set-up."""
+    total = image.sum()
+    rows = np.arange(image.shape[0], dtype=np.float64)[:, None]
+    cols = np.arange(image.shape[1], dtype=np.float64)[None, :]
+    return (image * rows).sum() / total, (image * cols).sum() / total
 
 
 def stroke_width(mask):
