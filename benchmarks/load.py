@@ -6,9 +6,10 @@
 Each server is started on a free loopback port, timed from launch to its first answer, and driven with wrk
 (POST /upload of the real Chromium canvas PNG, 400x400 RGBA as the browser sends it, and of a 28x28 MNIST
 PNG, at 1, 8 and 32 connections):
-- digits: `gunicorn -w 2 app:app`, the headline, as the issue measures it;
-- original: `gunicorn -w 2 benchmarks.original_app:app`, the first version rebuilt (Keras MLP, predict());
-  both started in the project folder, where gunicorn also reads ./gunicorn.conf.py, as a user's would;
+- digits: `gunicorn -w 2 app:app`, the headline, as the issue measures it, started in the project folder,
+  where gunicorn also reads ./gunicorn.conf.py, as a user's would;
+- original: `gunicorn -w 2 benchmarks.original_app:app`, the first version rebuilt (Keras MLP, predict()),
+  with gunicorn's defaults (sync workers), as the original project, which had no config file, ran;
 - production: `gunicorn -c gunicorn.conf.py 'digits.serving:create_app()'` (--workers etc. override it);
 - constant: the production stack answering a constant (benchmarks/constant_app.py): the ceiling.
 Then each stage of one request is timed in-process, fast paths and general paths. Prints a Markdown report
@@ -374,8 +375,12 @@ def main(argv=None):
         report["servers"].append(load_server(HEADLINE_APP, "digits", images, args, wrk, scratch, config=None,
                                              overrides=headline))
         if not args.skip_original:
-            report["servers"].append(load_server(ORIGINAL_APP, "original", images, args, wrk, scratch, config=None,
-                                                 overrides=headline, check_answer=False))
+            # The original had no gunicorn.conf.py: gunicorn's defaults (sync workers). Ours would put it under
+            # our gevent worker, where concurrent Keras predict() calls in one thread fail with 500s.
+            defaults = pathlib.Path(scratch) / "gunicorn-defaults.conf.py"
+            defaults.write_text("# gunicorn's defaults, as the original project ran with no config file.\n")
+            report["servers"].append(load_server(ORIGINAL_APP, "original", images, args, wrk, scratch,
+                                                 config=defaults, overrides=headline, check_answer=False))
         if not args.skip_production:
             report["servers"].append(load_server(DIGITS_APP, "production", images, args, wrk, scratch))
         if not args.skip_constant:
