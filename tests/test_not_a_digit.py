@@ -18,6 +18,8 @@ DRAWN = {
     "smiley": [[(200 + 120 * np.cos(a), 200 + 120 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 40)],
                [(160, 160), (161, 161)], [(240, 160), (241, 161)],
                [(200 + 60 * np.cos(a), 220 + 40 * np.sin(a)) for a in np.linspace(0.3, np.pi - 0.3, 12)]],
+    "?": [[*[(200 + 80 * np.cos(a), 130 + 80 * np.sin(a)) for a in np.linspace(np.pi, 2.4 * np.pi, 25)], (200, 260)],
+          [(200, 320), (201, 321)]],
 }
 RULE = {"rejection": {"class_index": 10, "threshold": 0.6}}
 
@@ -58,7 +60,7 @@ def test_committed_model_records_how_it_refuses(served_model):
 
 @pytest.mark.parametrize(("group", "templates", "minimum"), [
     ("training templates, drawn anew", negatives.TRAINING, 0.90),
-    ("templates never trained on", negatives.HELD_OUT, 0.40),
+    ("templates never trained on", negatives.HELD_OUT, 0.55),
 ])
 def test_committed_model_refuses_non_digits_it_never_saw(served_model, group, templates, minimum):
     drawn, kinds = negatives.generate(300, [2026, len(templates)], templates)  # Seeds training never used.
@@ -78,8 +80,8 @@ def test_committed_model_reads_small_real_handwriting(served_model):
     digits = np.stack([preparation.prepare_upload(data) for data in uploads])
     readings = reading.read_digits(served_model.predict(digits), served_model.metadata)
     accuracy = np.mean([digit == label for (digit, _), label in zip(readings, bunch.target)])
-    # A floor against regressions; the issue asks for 96% of small real handwriting, not reached yet.
-    assert accuracy >= 0.94, f"{accuracy:.2%} of scikit-learn's 8x8 digits read, a refusal counted as wrong"
+    # A floor against regressions; the issue asks for 96% of small real handwriting, not reached yet (95.88%).
+    assert accuracy >= 0.95, f"{accuracy:.2%} of scikit-learn's 8x8 digits read, a refusal counted as wrong"
 
 
 @pytest.mark.parametrize("path", ["/upload", "/uploads", "/predict"])

@@ -139,3 +139,28 @@ def test_missing_data_without_downloads_says_what_to_do(tmp_path):
 def test_cached_data_is_the_real_mnist(mnist):
     assert np.bincount(mnist.y_train).tolist()[:2] == [5923, 6742]  # MNIST's known class counts.
     assert mnist.x_train.dtype == np.uint8 and mnist.x_train.shape == (60000, 28, 28)
+
+
+@pytest.mark.parametrize("group", ["TRAINING", "HELD_OUT"])
+def test_every_non_digit_template_draws_a_prepared_image(group):
+    from digits.training import negatives
+
+    templates = getattr(negatives, group)
+    rng = np.random.default_rng(0)
+    for name, template in templates.items():
+        for _ in range(3):
+            drawn = negatives.draw(template, rng)
+            assert drawn.shape == (28, 28) and drawn.max() > 0.5, name
+    assert not set(negatives.TRAINING) & set(negatives.HELD_OUT)  # Refusing held-out templates must generalise.
+
+
+def test_small_digits_are_counted_bitmaps_like_old_scanner_digits(mnist):
+    from digits.training import small_digits
+
+    rng = np.random.default_rng(0)
+    shrunk = [small_digits.shrink(mnist.x_train[index], 8, rng) for index in range(40)]
+    assert all(image.shape == (8, 8) and image.min() >= 0 and image.max() <= 1 for image in shrunk)
+    # Some are black-and-white 32x32 bitmaps counted in 4x4 blocks: ink in sixteenths, 17 levels.
+    assert any(np.allclose(image * 16, np.round(image * 16)) and image.max() == 1 for image in shrunk)
+    # The digit fills the box's height, as in scikit-learn's 8x8 digits, within two pixels.
+    assert all(np.ptp(np.flatnonzero(image.max(axis=1) > 0)) + 1 >= 6 for image in shrunk)

@@ -9,6 +9,11 @@ Shapes that are, or cannot be told from, digits are left out on purpose: O and o
 is dropped as a speck: 1), Z with a curved top (2), S (5), b and G (6), B (8), g, q, a and P (9), a plain
 circle, a single line.
 
+Templates are drawn many ways, not one: a question mark's hook round or flat, its stem straight or bent, its
+dot a dot or a dash; a face round or oval, eyes as dots, dashes or rings, a mouth narrow or wide, smiling,
+sad, flat or open. Scribbles, the endless kind, come smooth, angular (straight strokes through random
+points), as loops, zigzags, scratching out, coils and doodles of unrelated pieces.
+
 Templates come in two disjoint groups: TRAINING (every drawing the issue names, and more) and HELD_OUT
 (others, never trained on), so the refusal rate reported on HELD_OUT says how well refusing generalises.
 """
@@ -166,7 +171,19 @@ def _at(rng):
 
 
 def _question(rng):
-    return [_arc(0.5, 0.28, 0.4, 0.28, 190, 420) + [(0.5, 0.7)], _dot(0.5, 0.95)]
+    """A question mark drawn many ways: a round or flat hook, a straight or curved stem, a dot or a dash."""
+    radius_x, radius_y = rng.uniform(0.3, 0.5), rng.uniform(0.18, 0.32)
+    start, stop = rng.uniform(150, 200), rng.uniform(380, 460)
+    hook = _arc(0.5, radius_y, radius_x, radius_y, start, stop)
+    stem_end = rng.uniform(0.6, 0.8)
+    stem = [(0.5 + rng.uniform(-0.08, 0.08), stem_end)]
+    if rng.random() < 0.5:  # The stem bends on its way down.
+        stem = _smooth(np.array([hook[-1], (0.5 + rng.uniform(-0.1, 0.1), (hook[-1][1] + stem_end) / 2), stem[0]]),
+                       samples=5)[1:]
+    gap = rng.uniform(0.1, 0.2)
+    dot_y = min(1.0, stem_end + gap)
+    dot = _dot(0.5, dot_y) if rng.random() < 0.7 else [(0.5, dot_y - 0.04), (0.5, dot_y)]
+    return [hook + stem, dot]
 
 
 def _plus(rng):
@@ -233,10 +250,35 @@ def _star(rng):
 
 
 def _smiley(rng):
-    face = [_circle(0.5, 0.5, 0.5), _dot(0.33, 0.35), _dot(0.67, 0.35), _arc(0.5, 0.55, 0.25, 0.2, 20, 160)]
-    if rng.random() < 0.3:  # A sad face now and then.
-        face[3] = _arc(0.5, 0.85, 0.25, 0.15, 200, 340)
-    return face
+    """A face: round or oval, eyes as dots, dashes or rings, a mouth narrow or wide, smiling, sad, flat or open."""
+    if rng.random() < 0.7:
+        outline = _circle(0.5, 0.5, 0.5)
+    else:  # Drawn in one go, the end overshooting or falling short of the start.
+        outline = _arc(0.5, 0.5, 0.5, rng.uniform(0.42, 0.5), rng.uniform(-100, -60), rng.uniform(240, 320))
+    eye_y, eye_apart = rng.uniform(0.28, 0.42), rng.uniform(0.12, 0.22)
+    eyes = []
+    for x in (0.5 - eye_apart, 0.5 + eye_apart):
+        style = rng.random()
+        if style < 0.5:
+            eyes.append(_dot(x, eye_y))
+        elif style < 0.8:
+            eyes.append([(x, eye_y - 0.06), (x, eye_y + 0.05)])
+        else:
+            eyes.append(_circle(x, eye_y, 0.05))
+    width, depth = rng.uniform(0.12, 0.36), rng.uniform(0.05, 0.22)
+    mouth_y = rng.uniform(0.58, 0.72)
+    mood = rng.random()
+    if mood < 0.55:
+        mouth = [_arc(0.5, mouth_y - depth, width, depth, rng.uniform(5, 40), rng.uniform(140, 175))]
+    elif mood < 0.7:  # Sad.
+        mouth = [_arc(0.5, mouth_y + depth, width, depth, rng.uniform(190, 220), rng.uniform(320, 350))]
+    elif mood < 0.82:  # Flat.
+        mouth = [[(0.5 - width, mouth_y), (0.5 + width, mouth_y + rng.normal(0, 0.02))]]
+    else:  # Laughing: an open mouth, a straight top and a round bottom.
+        mouth = [[(0.5 - width, mouth_y - depth / 2), (0.5 + width, mouth_y - depth / 2),
+                  *_arc(0.5, mouth_y - depth / 2, width, depth, 0, 180)[1:]]]
+    nose = [[(0.5, 0.45), (0.47, 0.53)]] if rng.random() < 0.2 else []
+    return [outline, *eyes, *mouth, *nose]
 
 
 def _cross(rng):
@@ -333,6 +375,77 @@ def _hatching(rng):
     return [[(0.0, k / count + 0.1), (1.0, k / count - 0.1)] for k in range(count + 1)]
 
 
+def _angular_scribble(rng):
+    """Straight strokes through random points, corners and crossings: a scrawl made in a hurry."""
+    count = int(rng.integers(6, 15))
+    return [list(map(tuple, rng.uniform(0, 1, size=(count, 2))))]
+
+
+def _loops(rng):
+    """Overlapping loops along a line, as a pen tests itself (llll, eeee)."""
+    loops = rng.uniform(3, 6)
+    t = np.linspace(0, 2 * math.pi * loops, int(24 * loops))
+    radius = rng.uniform(0.15, 0.45)
+    x = t / t[-1] + radius * 0.6 * np.sin(t)
+    y = 0.5 - radius * np.cos(t) + rng.normal(0, 0.02, t.size).cumsum() * 0.3
+    return [list(zip(x, y))]
+
+
+def _scratch(rng):
+    """Dense strokes back and forth at any angle, as when crossing something out."""
+    turns = int(rng.integers(6, 16))
+    along = np.sort(rng.uniform(0, 1, turns))
+    across = np.where(np.arange(turns) % 2 == 0, 0.0, 1.0) + rng.normal(0, 0.1, turns)
+    angle = rng.uniform(0, math.pi)
+    points = np.stack([along - 0.5, across - 0.5], axis=1) @ np.array(
+        [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return [list(map(tuple, points))]
+
+
+def _doodle(rng):
+    """Three to five unrelated pieces side by side and over each other: rings, arcs, lines, a scrawl."""
+    strokes = []
+    for _ in range(int(rng.integers(3, 6))):
+        cx, cy, size = rng.uniform(0.15, 0.85), rng.uniform(0.15, 0.85), rng.uniform(0.1, 0.35)
+        kind = rng.random()
+        if kind < 0.3:
+            strokes.append(_arc(cx, cy, size, size * rng.uniform(0.6, 1.4), 0, rng.uniform(200, 360)))
+        elif kind < 0.55:
+            strokes.append([(cx - size, cy + rng.uniform(-size, size)), (cx + size, cy + rng.uniform(-size, size))])
+        elif kind < 0.8:
+            strokes.append(list(map(tuple, [cx, cy] + rng.uniform(-size, size, size=(int(rng.integers(3, 6)), 2)))))
+        else:
+            strokes.append(_dot(cx, cy))
+    return strokes
+
+
+def _wave(rng):
+    """A wavy line or a few of them (~, ≈)."""
+    waves = rng.uniform(1.5, 3.5)
+    x = np.linspace(0, 1, 40)
+    lines = int(rng.integers(1, 4))
+    return [list(zip(x, 0.5 + k * 0.3 + 0.15 * np.sin(2 * math.pi * waves * x))) for k in range(lines)]
+
+
+def _infinity(rng):
+    """∞: a figure eight lying down."""
+    t = np.linspace(0, 2 * math.pi, 60)
+    return [list(zip(0.5 + 0.5 * np.sin(t), 0.5 + 0.25 * np.sin(2 * t)))]
+
+
+def _envelope(rng):
+    """A box with its diagonals, or with a flap."""
+    box = [(0.0, 0.2), (1.0, 0.2), (1.0, 0.9), (0.0, 0.9), (0.0, 0.2)]
+    if rng.random() < 0.5:
+        return [box, [(0.0, 0.2), (0.5, 0.6), (1.0, 0.2)]]
+    return [box, [(0.0, 0.2), (1.0, 0.9)], [(1.0, 0.2), (0.0, 0.9)]]
+
+
+def _fish(rng):
+    body = _arc(0.4, 0.5, 0.35, 0.25, 0, 360)
+    return [body, [(0.72, 0.5), (1.0, 0.25), (1.0, 0.75), (0.72, 0.5)], _dot(0.2, 0.45)]
+
+
 def _smooth(points, samples=12):
     """A Catmull-Rom curve through the points."""
     padded = np.concatenate([points[:1], points, points[-1:]])
@@ -355,6 +468,9 @@ TRAINING = {
     "square": _square, "triangle": _triangle, "smiley": _smiley, "cross": _cross, "flower": _flower,
     "star": _star, "heart": _heart, "house": _house,
     "scribble": _scribble, "zigzag": _zigzag, "strokes": _several_strokes, "coil": _coil,
+    "angular scribble": _angular_scribble, "loops": _loops, "scratch": _scratch,
+    "doodle": _doodle, "wave": _wave, "infinity": _infinity,
+    "envelope": _envelope, "fish": _fish,
 }
 HELD_OUT = {
     "F": _letter_f, "T": _letter_t, "m": _letter_small_m, "r": _letter_small_r, "L": _letter_l_shape,
@@ -363,7 +479,8 @@ HELD_OUT = {
     "spiral": _spiral, "hatching": _hatching,
 }
 # Scribbles are weighted up: they are endless in variety, and people draw them to test the page.
-WEIGHTS = {"scribble": 4.0, "zigzag": 2.0, "strokes": 2.0, "coil": 1.5}
+WEIGHTS = {"scribble": 3.0, "angular scribble": 3.0, "zigzag": 1.5, "strokes": 2.0, "coil": 1.0,
+           "loops": 1.0, "scratch": 1.0, "doodle": 1.5, "?": 2.0, "smiley": 2.0}
 
 
 def draw(template, rng):
