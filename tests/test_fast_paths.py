@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from digits.imaging import decoding, exceptions, preparation
-from testsupport import images, synthetic
+from digits.imaging import decoding, exceptions, preparation, segmentation
+from testsupport import images, numbers, synthetic
 
 
 def general_decode(data, monkeypatch):
@@ -121,9 +121,6 @@ def test_a_colour_or_transparent_png_is_left_to_the_general_path(monkeypatch):
 def test_reading_a_line_on_the_canvas_window_matches_the_whole_image(mnist, monkeypatch):
     """Numbers and single digits on clean canvases: the same digits, boxes and cuts from the ink's window
     as from the whole image's ink."""
-    from digits.imaging import segmentation
-    from testsupport import numbers
-
     uploads = [data for _, _, data in numbers.number_set(mnist.x_test, mnist.y_test, count=24, seed=3,
                                                        kinds=["canvas", "mnist"])]
     uploads += [chromium_canvas(), images.canvas_png()]

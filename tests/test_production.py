@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from benchmarks import soak
+from digits.serving import page
 from testsupport.http import multipart
 from testsupport.images import canvas_png
 from testsupport.servers import Gunicorn
@@ -39,8 +40,6 @@ def test_mixed_load_gives_no_5xx_no_dropped_connection_and_flat_memory(gunicorn)
 
 def test_every_kind_of_response_arrives_whole(gunicorn):
     """Headers go out with the body in one write: files (sent with sendfile), JSON, errors, empty bodies."""
-    from digits.serving import page
-
     static = pathlib.Path(page.blueprint.static_folder)
     for path, expected in [("/", static / "index.html"), ("/page/page.js", static / "page.js")]:
         answer = requests.get(gunicorn.base_url + path, timeout=30)
