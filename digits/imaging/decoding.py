@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digits.imaging import exceptions
+from digits.imaging import canvas_png, exceptions
 
 DEFAULT_MAX_PIXELS = 25_000_000  # 25 megapixels: a phone photo; a decompression bomb is far beyond it.
 WORKING_SIDE = 256  # Larger images are shrunk to this first: the digit ends as 20x20, and thin strokes are redrawn.
@@ -107,29 +107,14 @@ def _refuse_too_many_pixels(size, max_pixels):
 def _decode_opaque_gray_png(image, data, working_side):
     """The fast path for a browser canvas: an opaque RGBA PNG whose pixels are all gray, or None for any other.
 
-    Browsers encode a canvas as RGBA with alpha 255; libspng (pyspng) decodes it several times faster than
-    Pillow, and for gray pixels (R = G = B) luminance is R exactly as Pillow's conversion computes it, so the
-    result is the general path's to the bit. Anything else, or anything libspng refuses, goes the general way
-    (which also gives a damaged file its usual error).
+    For gray pixels (R = G = B) luminance is R exactly as Pillow's conversion computes it, so the result is
+    the general path's to the bit (canvas_png decodes R alone). Anything else, or anything canvas_png does
+    not take, goes the general way (which also gives a damaged file its usual error).
     """
-    if image.format != "PNG" or image.mode != "RGBA" or b"eXIf" in data:  # eXIf may rotate: Pillow's job.
+    if image.format != "PNG" or image.mode != "RGBA":
         return None
-    try:
-        import pyspng
-
-        pixels = pyspng.load(data)
-    except Exception:  # Refused or damaged: Pillow decides, and words the error.
-        return None
-    if pixels.dtype != np.uint8 or pixels.shape != (image.height, image.width, 4):
-        return None
-    # The pixels as little-endian 32-bit words (R, G, B, A from the low byte up): shifted one byte down,
-    # a word reads (A, B, G), which for an opaque gray pixel is (255, G, R).
-    words = np.ascontiguousarray(pixels).view("<u4")[..., 0]
-    expected = words & np.uint32(0xFFFF)
-    expected |= np.uint32(0xFF0000)
-    if not np.array_equal(words >> 8, expected):
-        return None
-    return _shrink_canvas(pixels[..., 0], working_side)
+    gray = canvas_png.decode_gray(data)
+    return None if gray is None else _shrink_canvas(gray, working_side)
 
 
 def _shrink_canvas(gray, working_side):

@@ -1,0 +1,170 @@
+"""A browser canvas PNG decoded straight to its gray channel: what the Angular client and our page send.
+
+Browsers encode a canvas as an 8-bit RGBA PNG with alpha 255, and a drawing in white on black has only
+gray pixels (R = G = B). For such a file only one channel carries information, and that is checked on the
+filtered bytes, before anything is unfiltered:
+- PNG's filters work on each channel alone, with the same predictor rule for all, so the decoded R, G and
+  B are equal everywhere exactly when their filtered bytes are;
+- alpha 255 everywhere leaves one known filtered byte per row (for the row's first pixel) and another for
+  the rest, set by the row's filter type.
+Then only the gray channel is unfiltered: its filtered rows, with the same filter types, are a one-channel
+PNG of their own, which libspng (pyspng) decodes, handed to it uncompressed. Inflating uses zlib-ng, several
+times faster than zlib on a canvas's long runs of one pixel. Any other PNG, or a damaged one, gives None,
+and the caller decodes it the general way (which also words any error).
+"""
+
+import struct
+import zlib
+
+import numpy as np
+import pyspng
+from zlib_ng import zlib_ng
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+RGBA_8BIT = (8, 6, 0, 0, 0)  # Bit depth 8, colour type 6 (RGBA), deflate, adaptive filtering, not interlaced.
+# A canvas is at most a few megapixels (a 1000x1000 one on a high-density screen is 4). Larger PNGs go the
+# general way, which holds fewer image-sized arrays at once.
+MAX_PIXELS = 4_194_304
+STORED_BLOCK = 65_535  # The most bytes a stored deflate block holds.
+NONE, SUB, UP, AVERAGE, PAETH = range(5)
+
+
+def decode_gray(data):
+    """The gray channel (H, W) uint8 of an opaque, gray, 8-bit RGBA PNG of at most MAX_PIXELS; None for any other."""
+    parsed = _parse(data)
+    if parsed is None:
+        return None
+    width, height, compressed = parsed
+    if width * height > MAX_PIXELS:
+        return None
+    stride = 1 + 4 * width
+    filtered = _inflate(compressed, height * stride)
+    if filtered is None:
+        return None
+    filters = np.frombuffer(filtered, np.uint8, count=height * stride)[::stride]
+    if filters.max() > PAETH:
+        return None
+    # Each row's pixels as little-endian words (R, G, B, A from the low byte up), copied out aligned.
+    words = np.ndarray((height, width), "<u4", filtered, offset=1, strides=(stride, 4)).copy()
+    red = words & np.uint32(0xFF)
+    if not _opaque_and_gray(words, red, filters):
+        return None
+    rows = np.empty((height, 1 + width), np.uint8)  # The gray channel's filtered rows, each after its filter type.
+    rows[:, 0] = filters
+    rows[:, 1:] = red
+    try:
+        gray = pyspng.load(_stored_gray_png(width, height, rows.tobytes()))
+    except Exception:  # Not expected for bytes checked as above; the general path would then decide.
+        return None
+    return gray.reshape(height, width)
+
+
+def _parse(data):
+    """(width, height, the IDAT data joined) of an 8-bit RGBA PNG with sound chunks; None otherwise.
+
+    An eXIf chunk gives None too: its orientation may rotate the image, which is the general path's job.
+    """
+    if not data.startswith(SIGNATURE):
+        return None
+    view = memoryview(data)
+    position, header, idat = len(SIGNATURE), None, []
+    while position + 12 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        end = position + 8 + length
+        if end + 4 > len(data):
+            return None
+        (crc,) = struct.unpack_from(">I", data, end)
+        if kind in {b"IHDR", b"IDAT"} and zlib.crc32(view[position + 4 : end]) != crc:
+            return None
+        body = view[position + 8 : end]
+        if kind == b"IHDR":
+            if header is not None or length != 13:
+                return None
+            header = struct.unpack(">II5B", body)
+        elif header is None or kind == b"eXIf":
+            return None
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+        position = end + 4
+    else:
+        return None  # No IEND: truncated.
+    if header is None or header[2:] != RGBA_8BIT or not idat or not (header[0] and header[1]):
+        return None
+    return header[0], header[1], b"".join(idat)
+
+
+def _inflate(compressed, size):
+    """The zlib stream inflated, if it holds exactly `size` bytes, its checksum right and nothing after it."""
+    inflater = zlib_ng.decompressobj()
+    try:
+        filtered = inflater.decompress(compressed, size + 1)
+    except zlib_ng.error:
+        return None
+    if len(filtered) != size or not inflater.eof or inflater.unused_data:
+        return None
+    return filtered
+
+
+def _opaque_and_gray(words, red, filters):
+    """Whether the decoded image is all gray (R = G = B) with alpha 255, judged on the filtered words."""
+    first, rest = _filtered_opaque_alpha(filters)
+    expected = red * np.uint32(0x010101)
+    expected |= (rest << np.uint32(24))[:, None]
+    expected[:, 0] = (expected[:, 0] & np.uint32(0xFFFFFF)) | (first << np.uint32(24))
+    return np.array_equal(words, expected)
+
+
+def _filtered_opaque_alpha(filters):
+    """Per row, the filtered alpha of its first pixel and of the others when every pixel's alpha is 255."""
+    first, rest = np.empty((2, len(filters)), np.uint32)
+    for top in (True, False):
+        above = 0 if top else 255  # The row above the first is zeros, as PNG defines.
+        rows = slice(0, 1) if top else slice(1, None)
+        # For the first pixel the left neighbours are zeros; for the rest they are 255.
+        first[rows] = _ALPHA_TABLE[(above, 0, 0)][filters[rows]]
+        rest[rows] = _ALPHA_TABLE[(above, 255, above)][filters[rows]]
+    return first, rest
+
+
+def _predict(kind, left, above, above_left):
+    """PNG's predictor of a byte from its left, upper and upper-left neighbours."""
+    if kind == NONE:
+        return 0
+    if kind == SUB:
+        return left
+    if kind == UP:
+        return above
+    if kind == AVERAGE:
+        return (left + above) >> 1
+    estimate = left + above - above_left
+    distances = abs(estimate - left), abs(estimate - above), abs(estimate - above_left)
+    if distances[0] <= distances[1] and distances[0] <= distances[2]:
+        return left
+    return above if distances[1] <= distances[2] else above_left
+
+
+# The filtered byte of an alpha of 255 for each filter type, given (above, left, above-left) alphas.
+_ALPHA_TABLE = {
+    neighbours: np.array([(255 - _predict(kind, neighbours[1], neighbours[0], neighbours[2])) & 0xFF
+                          for kind in range(5)], np.uint32)
+    for neighbours in [(0, 0, 0), (0, 255, 0), (255, 0, 0), (255, 255, 255)]
+}
+
+
+def _stored_gray_png(width, height, filtered):
+    """An 8-bit grayscale PNG of these filtered rows, its zlib stream made of stored (uncompressed) blocks."""
+    stream = [b"\x78\x01"]  # zlib: deflate with a 32 KiB window, no dictionary.
+    for start in range(0, len(filtered), STORED_BLOCK):
+        block = filtered[start : start + STORED_BLOCK]
+        is_last = start + STORED_BLOCK >= len(filtered)
+        stream += [struct.pack("<BHH", is_last, len(block), len(block) ^ 0xFFFF), block]
+    stream.append(struct.pack(">I", zlib_ng.adler32(filtered)))
+    return b"".join([SIGNATURE, _chunk(b"IHDR", struct.pack(">II5B", width, height, 8, 0, 0, 0, 0)),
+                     _chunk(b"IDAT", b"".join(stream)), _chunk(b"IEND", b"")])
+
+
+def _chunk(kind, body):
+    """A PNG chunk: length, type, body, CRC."""
+    return struct.pack(">I4s", len(body), kind) + body + struct.pack(">I", zlib_ng.crc32(body, zlib_ng.crc32(kind)))

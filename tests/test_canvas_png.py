@@ -1,0 +1,128 @@
+"""canvas_png decodes an opaque gray RGBA PNG's gray channel exactly, whatever filters it uses, and takes no other."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digits.imaging import canvas_png
+from testsupport import images
+
+
+def paeth(left, above, above_left):
+    """PNG's Paeth predictor, element-wise on int arrays."""
+    estimate = left + above - above_left
+    to_left, to_above, to_above_left = (np.abs(estimate - v) for v in (left, above, above_left))
+    return np.where((to_left <= to_above) & (to_left <= to_above_left), left,
+                    np.where(to_above <= to_above_left, above, above_left))
+
+
+def filter_rows(pixels, kinds):
+    """PNG's filtered rows of an (H, W, 4) uint8 image, row r filtered with kinds[r] (0 None ... 4 Paeth)."""
+    raw = pixels.reshape(pixels.shape[0], -1).astype(np.int64)
+    above_rows = np.vstack([np.zeros_like(raw[:1]), raw[:-1]])
+    rows = []
+    for row, above, kind in zip(raw, above_rows, kinds):
+        left = np.concatenate([np.zeros(4, np.int64), row[:-4]])
+        above_left = np.concatenate([np.zeros(4, np.int64), above[:-4]])
+        prediction = [0, left, above, (left + above) // 2, paeth(left, above, above_left)][kind]
+        rows.append(bytes([kind]) + ((row - prediction) % 256).astype(np.uint8).tobytes())
+    return b"".join(rows)
+
+
+def chunk(kind, body):
+    return struct.pack(">I4s", len(body), kind) + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png(pixels, kinds, interlace=0, extra=b"", stream=None):
+    """An RGBA PNG of these pixels with the given row filters (or the given zlib stream), extra chunks first."""
+    height, width = pixels.shape[:2]
+    header = chunk(b"IHDR", struct.pack(">II5B", width, height, 8, 6, 0, 0, interlace))
+    stream = zlib.compress(filter_rows(pixels, kinds)) if stream is None else stream
+    return canvas_png.SIGNATURE + header + extra + chunk(b"IDAT", stream) + chunk(b"IEND", b"")
+
+
+def gray_rgba(gray):
+    """An (H, W) uint8 array as opaque gray RGBA pixels."""
+    return np.stack([gray, gray, gray, np.full_like(gray, 255)], axis=-1)
+
+
+def canvas_like(rng, height, width):
+    """Black with a few soft white strokes, as a browser canvas drawing is."""
+    gray = np.zeros((height, width), np.uint8)
+    for _ in range(3):
+        top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+        gray[top : top + int(rng.integers(1, height)), left : left + int(rng.integers(1, 6))] = 255
+        gray[top : top + 3, left : left + int(rng.integers(1, width))] = int(rng.integers(1, 256))
+    return gray
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_every_filter_type_decodes_exactly(seed):
+    rng = np.random.default_rng(seed)
+    height, width = (int(v) for v in rng.integers(1, 70, size=2))
+    gray = canvas_like(rng, height, width) if seed % 2 else rng.integers(0, 256, (height, width), dtype=np.uint8)
+    kinds = rng.integers(0, 5, height) if seed > 1 else np.full(height, seed * 4)  # All None; all Paeth.
+    decoded = canvas_png.decode_gray(png(gray_rgba(gray), kinds))
+    assert decoded is not None and decoded.dtype == np.uint8 and np.array_equal(decoded, gray)
+
+
+def test_the_real_chromium_canvas_is_decoded_as_pillow_decodes_it():
+    data = images.CHROMIUM_CANVAS.read_bytes()
+    expected = np.asarray(Image.open(io.BytesIO(data)))[..., 0]
+    assert np.array_equal(canvas_png.decode_gray(data), expected)
+
+
+def test_pillow_encoded_canvases_are_decoded_as_pillow_decodes_them():
+    rng = np.random.default_rng(5)
+    for level in range(10):
+        gray = canvas_like(rng, 90, 120)
+        data = images.encode(Image.fromarray(gray).convert("RGBA"), compress_level=level)
+        assert np.array_equal(canvas_png.decode_gray(data), gray)
+
+
+@pytest.mark.parametrize("kind", range(5))
+@pytest.mark.parametrize("where", [(0, 0), (0, 5), (3, 0), (7, 9)])
+@pytest.mark.parametrize("change", ["green", "blue", "alpha"])
+def test_one_pixel_not_gray_or_not_opaque_is_refused(kind, where, change):
+    gray = canvas_like(np.random.default_rng(1), 10, 12)
+    pixels = gray_rgba(gray)
+    channel = {"green": 1, "blue": 2, "alpha": 3}[change]
+    pixels[where + (channel,)] ^= 1
+    assert canvas_png.decode_gray(png(pixels, [kind] * 10)) is None
+
+
+def test_other_pngs_and_damaged_ones_are_refused():
+    pixels = gray_rgba(canvas_like(np.random.default_rng(2), 20, 30))
+    good = png(pixels, [2] * 20)
+    stream = zlib.compress(filter_rows(pixels, [2] * 20))
+    unknown_filter = bytearray(filter_rows(pixels, [2] * 20))
+    unknown_filter[19 * (1 + 30 * 4)] = 5  # The last row's filter type: there are five, 0 to 4.
+    flipped = bytearray(good)
+    flipped[-30] ^= 0xFF  # Inside IDAT: its CRC no longer matches.
+    refused = {
+        "interlaced": png(pixels, [2] * 20, interlace=1),
+        "exif": png(pixels, [2] * 20, extra=chunk(b"eXIf", b"MM\x00*")),
+        "damaged": bytes(flipped),
+        "truncated": good[:-20],
+        "short stream": png(pixels, [2] * 20, stream=zlib.compress(filter_rows(pixels[:-1], [2] * 19))),
+        "long stream": png(pixels, [2] * 20, stream=zlib.compress(filter_rows(pixels, [2] * 20) + b"\0")),
+        "data after the stream": png(pixels, [2] * 20, stream=stream + b"\0"),
+        "bad checksum": png(pixels, [2] * 20, stream=stream[:-1] + bytes([stream[-1] ^ 1])),
+        "unknown filter": png(pixels, [2] * 20, stream=zlib.compress(bytes(unknown_filter))),
+        "grayscale": images.encode(Image.fromarray(pixels[..., 0])),
+        "jpeg": images.encode(Image.fromarray(pixels[..., 0]), "JPEG"),
+    }
+    for name, data in refused.items():
+        assert canvas_png.decode_gray(data) is None, name
+    assert canvas_png.decode_gray(good) is not None
+
+
+def test_a_png_larger_than_a_canvas_is_left_to_the_general_path(monkeypatch):
+    pixels = gray_rgba(canvas_like(np.random.default_rng(3), 20, 30))
+    assert canvas_png.decode_gray(png(pixels, [1] * 20)) is not None
+    monkeypatch.setattr(canvas_png, "MAX_PIXELS", 20 * 30 - 1)
+    assert canvas_png.decode_gray(png(pixels, [1] * 20)) is None
