@@ -135,6 +135,21 @@ def test_morphology_is_scipys(shape):
                                   ndimage.grey_erosion(image, footprint=disk))
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_strokes_are_measured_as_scipy_measures_them(seed):
+    """Areas and boxes of 1 to 6 strokes, one by one (few) or all at once (many): SciPy's and NumPy's."""
+    rng = np.random.default_rng(seed)
+    ink = np.zeros((int(rng.integers(5, 60)), int(rng.integers(5, 60))), np.float32)
+    for _ in range(seed % 6 + 1):
+        top, left = int(rng.integers(0, ink.shape[0])), int(rng.integers(0, ink.shape[1]))
+        ink[top : top + int(rng.integers(1, 9)), left : left + int(rng.integers(1, 9))] = rng.uniform(0.4, 1)
+    labels, count, areas, boxes = preparation.label_strokes(ink)
+    expected_labels, expected_count = ndimage.label(ink > preparation.INK_THRESHOLD, structure=np.ones((3, 3)))
+    assert count == expected_count and np.array_equal(labels, expected_labels)
+    assert np.array_equal(areas, np.bincount(expected_labels.ravel())[1:])
+    assert boxes == ndimage.find_objects(expected_labels)
+
+
 def test_center_of_mass_is_scipys():
     """The same floats as SciPy's, on the shapes and values fit_and_center gives it."""
     rng = np.random.default_rng(5)

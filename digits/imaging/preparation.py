@@ -31,6 +31,7 @@ GROW_PIXELS = 2  # The digit's mask is grown by 2 pixels to take in the strokes'
 MIN_STROKE, MAX_STROKE = 1.4, 4.8
 TARGET_THIN_STROKE, TARGET_THICK_STROKE = 2.4, 3.8
 SUPERSAMPLE = 4
+FEW_STROKES = 3  # label_strokes measures this many strokes one by one; more, all at once.
 
 
 def scale_pixels(images):
@@ -191,7 +192,16 @@ def label_strokes(ink):
     labels, count = ndimage.label(ink > INK_THRESHOLD, structure=np.ones((3, 3)))
     if count == 0:
         raise exceptions.NoDigitFound("No digit found in the image.")
-    return labels, count, np.bincount(labels.ravel())[1:], ndimage.find_objects(labels)
+    if count > FEW_STROKES:
+        return labels, count, np.bincount(labels.ravel())[1:], ndimage.find_objects(labels)
+    # A digit is mostly one to three strokes: a pass per stroke costs less than SciPy's and NumPy's general ones.
+    areas, boxes = np.empty(count, np.intp), []
+    for label in range(1, count + 1):
+        stroke = labels == label
+        rows, cols = np.flatnonzero(stroke.any(axis=1)), np.flatnonzero(stroke.any(axis=0))
+        areas[label - 1] = np.count_nonzero(stroke[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+        boxes.append((slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)))
+    return labels, count, areas, boxes
 
 
 def digit_mask(ink, strokes=None):
@@ -338,8 +348,13 @@ def _disk(radius):
 
 
 def _disk_filter(image, disk, combine):
-    """ndimage.grey_dilation (combine=np.maximum) or grey_erosion (np.minimum) with a symmetric footprint,
-    edges reflected as SciPy's default mode does."""
+    """ndimage.grey_dilation (combine=np.maximum) or grey_erosion (np.minimum) with a round footprint (_disk),
+    edges reflected as SciPy's default mode does.
+
+    Each row of a disk is a run of pixels centred on its column, so the filter is the combination, over the
+    disk's rows, of runs along the rows: runs widened a pixel each side at a time, then taken at each row's
+    offset. The same pixels as SciPy's, in a few whole-array operations instead of one per footprint pixel.
+    """
     reach = disk.shape[0] // 2
     height, width = image.shape
     if reach >= min(height, width):  # Reflection would wrap more than once: SciPy's own rules then.
@@ -350,9 +365,16 @@ def _disk_filter(image, disk, combine):
     rows = np.where(rows < 0, -rows - 1, np.where(rows >= height, 2 * height - rows - 1, rows))
     cols = np.where(cols < 0, -cols - 1, np.where(cols >= width, 2 * width - cols - 1, cols))
     padded = image[rows[:, None], cols[None, :]]
+    lengths = disk.sum(axis=1)  # Row dy of the disk covers columns reach - w to reach + w, 2w + 1 pixels.
+    runs = [padded[:, reach : reach + width].copy()]  # runs[w]: the combination over columns x - w to x + w.
+    for half in range(1, int(lengths.max()) // 2 + 1):
+        run = combine(runs[-1], padded[:, reach - half : reach - half + width])
+        runs.append(combine(run, padded[:, reach + half : reach + half + width], out=run))
     result = None
-    for dy, dx in zip(*np.nonzero(disk)):
-        shifted = padded[dy : dy + height, dx : dx + width]
+    for dy, length in enumerate(lengths.tolist()):
+        if not length:
+            continue
+        shifted = runs[length // 2][dy : dy + height]
         result = shifted.copy() if result is None else combine(result, shifted, out=result)
     return result
 
