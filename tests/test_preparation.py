@@ -150,6 +150,16 @@ def test_strokes_are_measured_as_scipy_measures_them(seed):
     assert boxes == ndimage.find_objects(expected_labels)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_is_numpys(dtype):
+    rng = np.random.default_rng(8)
+    for size in [1, 2, 3, 4, 5, 100, 1023, 1024]:
+        for drawn in (rng.random(size), rng.integers(0, 5, size) / 4, rng.random((size, 3))):
+            values = drawn.astype(dtype)
+            median = preparation._median(values)
+            assert median == np.median(values) and median.dtype == np.median(values).dtype
+
+
 def test_center_of_mass_is_scipys():
     """The same floats as SciPy's, on the shapes and values fit_and_center gives it."""
     rng = np.random.default_rng(5)
