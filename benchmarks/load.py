@@ -225,7 +225,7 @@ def time_stages(images, repeats):
                 raise RuntimeError(f"the test client got {response.status_code}: {response.data[:200]!r}")
 
         def general_decode(data=data):
-            with mock.patch.object(decoding, "_decode_opaque_gray_png", lambda *args: None):
+            with mock.patch.object(decoding, "_decode_canvas", lambda *args: None):
                 return decoding.decode_grayscale(data)
 
         def general_normalize(gray=gray):

@@ -101,11 +101,15 @@ def test_other_pngs_and_damaged_ones_are_refused():
     stream = zlib.compress(filter_rows(pixels, [2] * 20))
     unknown_filter = bytearray(filter_rows(pixels, [2] * 20))
     unknown_filter[19 * (1 + 30 * 4)] = 5  # The last row's filter type: there are five, 0 to 4.
+    damaged_text = bytearray(chunk(b"tEXt", b"a\x00b"))
+    damaged_text[-1] ^= 1  # Its CRC.
+    damaged_text = bytes(damaged_text)
     flipped = bytearray(good)
     flipped[-30] ^= 0xFF  # Inside IDAT: its CRC no longer matches.
     refused = {
         "interlaced": png(pixels, [2] * 20, interlace=1),
         "exif": png(pixels, [2] * 20, extra=chunk(b"eXIf", b"MM\x00*")),
+        "damaged text": png(pixels, [2] * 20, extra=damaged_text),
         "damaged": bytes(flipped),
         "truncated": good[:-20],
         "short stream": png(pixels, [2] * 20, stream=zlib.compress(filter_rows(pixels[:-1], [2] * 19))),
@@ -126,3 +130,13 @@ def test_a_png_larger_than_a_canvas_is_left_to_the_general_path(monkeypatch):
     assert canvas_png.decode_gray(png(pixels, [1] * 20)) is not None
     monkeypatch.setattr(canvas_png, "MAX_PIXELS", 20 * 30 - 1)
     assert canvas_png.decode_gray(png(pixels, [1] * 20)) is None
+
+
+def test_the_size_is_read_from_a_png_header_as_pillow_reads_it():
+    for image in (Image.new("L", (28, 28)), Image.new("RGBA", (400, 300)), Image.new("P", (1, 7))):
+        data = images.encode(image)
+        assert canvas_png.png_size(data) == Image.open(io.BytesIO(data)).size
+    data = images.encode(Image.new("L", (28, 28)))
+    damaged = data[:20] + b"\xff" + data[21:]  # Inside IHDR: its CRC no longer matches.
+    for other in (damaged, data[:30], images.encode(Image.new("L", (28, 28)), "JPEG"), b""):
+        assert canvas_png.png_size(other) is None

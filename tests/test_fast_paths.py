@@ -14,7 +14,7 @@ from testsupport import images, numbers, synthetic
 def general_decode(data, monkeypatch):
     """decode_grayscale with the canvas fast path switched off."""
     with monkeypatch.context() as patched:
-        patched.setattr(decoding, "_decode_opaque_gray_png", lambda *args: None)
+        patched.setattr(decoding, "_decode_canvas", lambda *args: None)
         return decoding.decode_grayscale(data)
 
 
@@ -54,7 +54,7 @@ def chromium_canvas():
 def test_the_real_chromium_canvas_takes_both_fast_paths(monkeypatch):
     data = chromium_canvas()
     gray = decoding.decode_grayscale(data)
-    assert decoding._decode_opaque_gray_png(Image.open(io.BytesIO(data)), data, decoding.WORKING_SIDE) is not None
+    assert decoding._decode_canvas(data, decoding.DEFAULT_MAX_PIXELS, decoding.WORKING_SIDE) is not None
     assert preparation._normalize_clean_canvas(gray) is not None
     assert np.array_equal(gray, general_decode(data, monkeypatch))
     assert np.array_equal(preparation.normalize_digit(gray), general_normalize(gray))
@@ -71,7 +71,7 @@ def uploads(mnist):
 def test_decoding_fast_path_matches_the_general_path(uploads, monkeypatch):
     fast_taken = 0
     for data in uploads:
-        fast_taken += decoding._decode_opaque_gray_png(Image.open(io.BytesIO(data)), data, 256) is not None
+        fast_taken += decoding._decode_canvas(data, decoding.DEFAULT_MAX_PIXELS, 256) is not None
         assert_same(outcome(decoding.decode_grayscale, data), outcome(general_decode, data, monkeypatch))
     assert fast_taken >= 20
 
@@ -114,7 +114,7 @@ def test_a_colour_or_transparent_png_is_left_to_the_general_path(monkeypatch):
     see_through.putalpha(200)
     for image in (tinted, see_through):
         data = images.encode(image)
-        assert decoding._decode_opaque_gray_png(Image.open(io.BytesIO(data)), data, 256) is None
+        assert decoding._decode_canvas(data, decoding.DEFAULT_MAX_PIXELS, 256) is None
         assert np.array_equal(decoding.decode_grayscale(data), general_decode(data, monkeypatch))
 
 

@@ -37,12 +37,12 @@ def decode_grayscale(data, max_pixels=DEFAULT_MAX_PIXELS, working_side=WORKING_S
     """Decode image bytes to a float32 (H, W) array of luminance in 0..1, transparency flattened."""
     if not data:
         raise exceptions.EmptyUpload("The file is empty.")
+    canvas = _decode_canvas(data, max_pixels, working_side)
+    if canvas is not None:
+        return canvas
     image = _open(data, max_pixels)
     if image.format == "JPEG":
         _refuse_too_many_scans(data, image.size)
-    canvas = _decode_opaque_gray_png(image, data, working_side)
-    if canvas is not None:
-        return canvas
     try:
         if image.format == "JPEG":
             # Decode at 1/2, 1/4 or 1/8 scale when that still leaves working_side pixels: much less work.
@@ -65,6 +65,9 @@ def decoding_work(data):
 
     0 if the bytes are no image we read (decoding them then says why). Used to bound a request's total work.
     """
+    size = canvas_png.png_size(data)
+    if size is not None:
+        return size[0] * size[1]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -104,16 +107,15 @@ def _refuse_too_many_pixels(size, max_pixels):
         )
 
 
-def _decode_opaque_gray_png(image, data, working_side):
+def _decode_canvas(data, max_pixels, working_side):
     """The fast path for a browser canvas: an opaque RGBA PNG whose pixels are all gray, or None for any other.
 
     For gray pixels (R = G = B) luminance is R exactly as Pillow's conversion computes it, so the result is
-    the general path's to the bit (canvas_png decodes R alone). Anything else, or anything canvas_png does
-    not take, goes the general way (which also gives a damaged file its usual error).
+    the general path's to the bit (canvas_png decodes R alone, and reads the header itself). Anything else,
+    or anything canvas_png does not take, goes the general way (which also gives a damaged file, or one with
+    too many pixels, its usual error).
     """
-    if image.format != "PNG" or image.mode != "RGBA":
-        return None
-    gray = canvas_png.decode_gray(data)
+    gray = canvas_png.decode_gray(data, max_pixels)
     return None if gray is None else _shrink_canvas(gray, working_side)
 
 

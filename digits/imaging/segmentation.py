@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digits.imaging import decoding, exceptions, preparation
+from digits.imaging import canvas_png, decoding, exceptions, preparation
 
 WIDE_ASPECT = 2.0  # Images wider than twice their height are decoded larger, so each digit keeps pixels.
 MIN_LINE_PIXELS = 128  # ... at least this many rows then (up to MAX_WORKING_SIDE along the width).
@@ -79,6 +79,9 @@ def prepare_number(data, max_pixels=decoding.DEFAULT_MAX_PIXELS, classify=None):
 
 def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
     """(height, width) of the upload as it is viewed (EXIF rotation applied), from its header."""
+    size = canvas_png.png_size(data)
+    if size is not None and b"eXIf" not in data:  # Most uploads: a PNG's header read directly, no Pillow set-up.
+        return size[1], size[0]
     try:
         image = Image.open(io.BytesIO(data))
         width, height = image.size
