@@ -60,19 +60,22 @@ def decode_grayscale(data, max_pixels=DEFAULT_MAX_PIXELS, working_side=WORKING_S
             f"The {image.format} image could not be decoded (damaged or truncated).") from error
 
 
-def decoding_work(data):
+def decoding_work(data, max_pixels=DEFAULT_MAX_PIXELS):
     """Pixels decoding will pass over, from the header alone: width x height, once per 10 scans of a JPEG.
 
-    0 if the bytes are no image we read (decoding them then says why). Used to bound a request's total work.
+    0 if the bytes are no image we read, or an image over max_pixels alone: decoding them then says why,
+    naming the file. Used to bound a request's total work.
     """
     size = canvas_png.png_size(data)
     if size is not None:
-        return size[0] * size[1]
+        return size[0] * size[1] if size[0] * size[1] <= max_pixels else 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Exception:  # Not an image, a damaged header, a bomb Pillow refuses: all reported when decoded.
+        return 0
+    if image.width * image.height > max_pixels:
         return 0
     passes = -(-data.count(b"\xff\xda") // TYPICAL_JPEG_SCANS) if image.format == "JPEG" else 1
     return image.width * image.height * max(1, passes)

@@ -86,7 +86,7 @@ def _read(files):
     served = classifier.get(flask.current_app)
     config = flask.current_app.config
     uploads = [file.read() for file in files]
-    pixels = sum(decoding.decoding_work(data) for data in uploads)  # From headers: nothing decoded yet.
+    pixels = sum(decoding.decoding_work(data, config["MAX_IMAGE_PIXELS"]) for data in uploads)  # Headers only.
     if pixels > config["MAX_REQUEST_PIXELS"]:
         raise errors.TooManyPixelsInRequest(
             f"The images hold {pixels:,} pixels together (a JPEG counted once per 10 scans); "
