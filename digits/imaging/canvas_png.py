@@ -25,6 +25,7 @@ RGBA_8BIT = (8, 6, 0, 0, 0)  # Bit depth 8, colour type 6 (RGBA), deflate, adapt
 # A canvas is at most a few megapixels (a 1000x1000 one on a high-density screen is 4). Larger PNGs go the
 # general way, which holds fewer image-sized arrays at once.
 MAX_PIXELS = 4_194_304
+HEADER_END = 33  # The signature (8 bytes), then IHDR: length, type, 13 bytes of fields, CRC.
 STORED_BLOCK = 65_535  # The most bytes a stored deflate block holds.
 NONE, SUB, UP, AVERAGE, PAETH = range(5)
 
@@ -62,49 +63,49 @@ def decode_gray(data, max_pixels=MAX_PIXELS):
 
 def png_size(data):
     """(width, height) from a PNG's header, read directly (no decoder set up); None for no PNG with a sound header."""
-    if not data.startswith(SIGNATURE + b"\x00\x00\x00\x0dIHDR") or len(data) < 33:
+    header = _header(data)
+    return None if header is None else header[:2]
+
+
+def _header(data):
+    """The IHDR fields (width, height, bit depth, colour type, compression, filter, interlace) of a PNG whose
+    first chunk is a sound IHDR, as the format requires; None otherwise."""
+    if not data.startswith(SIGNATURE + b"\x00\x00\x00\x0dIHDR") or len(data) < HEADER_END:
         return None
-    width, height = struct.unpack_from(">II", data, 16)
-    (crc,) = struct.unpack_from(">I", data, 29)
-    if zlib.crc32(memoryview(data)[12:29]) != crc or not (width and height):
+    (crc,) = struct.unpack_from(">I", data, HEADER_END - 4)
+    if zlib.crc32(memoryview(data)[12 : HEADER_END - 4]) != crc:
         return None
-    return width, height
+    header = struct.unpack_from(">II5B", data, 16)
+    return header if header[0] and header[1] else None
 
 
 def _parse(data):
     """(width, height, the IDAT data joined) of an 8-bit RGBA PNG with sound chunks; None otherwise.
 
-    An eXIf chunk gives None too: its orientation may rotate the image, which is the general path's job.
+    The header is read first, so any other PNG is let go before its data is looked at. An eXIf chunk gives
+    None too: its orientation may rotate the image, which is the general path's job.
     """
-    if not data.startswith(SIGNATURE):
+    header = _header(data)
+    if header is None or header[2:] != RGBA_8BIT:
         return None
     view = memoryview(data)
-    position, header, idat = len(SIGNATURE), None, []
+    position, idat = HEADER_END, []
     while position + 12 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, position)
         end = position + 8 + length
         if end + 4 > len(data):
             return None
         (crc,) = struct.unpack_from(">I", data, end)
-        if zlib.crc32(view[position + 4 : end]) != crc:  # Any damaged chunk: the general path words it.
-            return None
-        body = view[position + 8 : end]
-        if kind == b"IHDR":
-            if header is not None or length != 13:
-                return None
-            header = struct.unpack(">II5B", body)
-        elif header is None or kind == b"eXIf":
-            return None
-        elif kind == b"IDAT":
-            idat.append(body)
+        if zlib.crc32(view[position + 4 : end]) != crc or kind in {b"IHDR", b"eXIf"}:
+            return None  # A damaged chunk, a second header, an orientation: the general path's.
+        if kind == b"IDAT":
+            idat.append(view[position + 8 : end])
         elif kind == b"IEND":
             break
         position = end + 4
     else:
         return None  # No IEND: truncated.
-    if header is None or header[2:] != RGBA_8BIT or not idat or not (header[0] and header[1]):
-        return None
-    return header[0], header[1], b"".join(idat)
+    return (header[0], header[1], b"".join(idat)) if idat else None
 
 
 def _inflate(compressed, size):
