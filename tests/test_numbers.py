@@ -55,6 +55,21 @@ def test_one_digit_in_pieces_or_wide_stays_one_digit(client, name):
     assert body["digit"] == int(expected) and len(body["digits"]) == 1
 
 
+# Two digits so close that together they are no wider than tall: still two digits.
+NARROW_NUMBERS = {
+    "11": [[(0.44, 0.15), (0.44, 0.85)], [(0.56, 0.15), (0.56, 0.85)]],
+    "91": [("o", (0.36, 0.15, 0.52, 0.48)), [(0.51, 0.32), (0.49, 0.85)], [(0.6, 0.15), (0.6, 0.85)]],
+    "71": [[(0.34, 0.15), (0.52, 0.15), (0.41, 0.85)], [(0.6, 0.15), (0.6, 0.85)]],
+    "17": [[(0.4, 0.15), (0.4, 0.85)], [(0.48, 0.15), (0.66, 0.15), (0.55, 0.85)]],
+}
+
+
+@pytest.mark.parametrize("expected", NARROW_NUMBERS)
+def test_two_digits_no_wider_than_tall_stay_two_digits(client, expected):
+    response = post(client, "/upload", canvas(NARROW_NUMBERS[expected]))
+    assert response.status_code == 200 and response.get_json() == expected
+
+
 TWENTY_TWENTY_SIX = [
     [(0.08, 0.3), (0.14, 0.2), (0.2, 0.3), (0.08, 0.8), (0.22, 0.8)],
     ("o", (0.3, 0.2, 0.42, 0.8)),

@@ -203,11 +203,14 @@ def _single(ink, strokes=None):
 
 
 def _is_narrow(line):
-    """Whether the line's strokes together are no wider than tall (ONE_DIGIT_RATIO): the shape of one digit."""
+    """Whether the line's strokes together are no wider than tall (ONE_DIGIT_RATIO), the shape of one digit,
+    and not two tall strokes standing apart side by side: a narrow 11, 71 or 91 is two digits, nearly always
+    (the search weighs it, as it weighs any line)."""
     components = line.components.values()
     width = max(c.right for c in components) - min(c.left for c in components)
     height = max(c.bottom for c in components) - min(c.top for c in components)
-    return width <= ONE_DIGIT_RATIO * height
+    tall = [c for c in components if _is_tall(c, line.height)]
+    return width <= ONE_DIGIT_RATIO * height and not any(b.left >= a.right for a in tall for b in tall)
 
 
 def _line_components(strokes, shape):
