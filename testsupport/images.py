@@ -42,13 +42,13 @@ CANVAS_PEN = 15  # The Angular client's pen, in pixels.
 CHROMIUM_CANVAS = PROJECT_ROOT / "samples" / "digit.png"  # A real Chromium canvas (RGBA, alpha 255): a 7.
 
 
-def canvas_png(strokes=CANVAS_STROKES, mode="RGBA"):
-    """What the Angular client sends: a 400x400 black canvas with white 15 px round strokes, as a PNG.
+def canvas_png(strokes=CANVAS_STROKES, mode="RGBA", width=400):
+    """What the Angular client sends: a 400x400 black canvas (or wider) with white 15 px round strokes, as a PNG.
 
     Chromium encodes a canvas as RGBA with alpha 255 everywhere, so that is the default mode: an 8-bit
     grayscale PNG of the same drawing decodes several times faster and would flatter a benchmark.
     """
-    image = Image.new("L", (400, 400), 0)
+    image = Image.new("L", (width, 400), 0)
     draw = ImageDraw.Draw(image)
     radius = CANVAS_PEN / 2
     for stroke in strokes:
