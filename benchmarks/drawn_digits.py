@@ -8,7 +8,8 @@ independently of MNIST and of the training data. Each drawing is jittered, slant
 drawn as the client draws: 15 px round white strokes on black, an RGBA PNG. Single digits 180 to 330 px tall
 near the middle of the 400x400 canvas, and 40 to 100 px tall anywhere on it (small, off-centre); numbers of
 2 to 5 digits 150 to 280 px tall on a canvas 400 px tall and as wide as they need, with clear gaps or
-nearly touching. A number counts only when read exactly; a refusal counts as wrong.
+nearly touching, and every drawing followed by a 1 (a narrow 1 after a digit makes the narrowest numbers).
+A number counts only when read exactly; a refusal counts as wrong.
 """
 
 import argparse
@@ -120,6 +121,10 @@ def main():
             chosen = [names[i] for i in rng.integers(0, len(names), 2 + index % 4)]
             drawn.append(("".join(name[0] for name in chosen), number_canvas(chosen, rng, touching)))
         sets["numbers, nearly touching" if touching else "numbers, apart"] = drawn
+    ones = [name for name in names if name.startswith("1")]
+    sets["pairs ending in 1, apart (the narrowest numbers)"] = [
+        (name[0] + "1", number_canvas([name, one], rng, touching=False))
+        for _ in range(max(1, args.repeats // 5)) for name in names for one in ones]
     for title, drawings in sets.items():
         wrong = [(truth, answer) for truth, answer in ((truth, read(client, data)) for truth, data in drawings)
                  if answer != truth]
