@@ -44,6 +44,19 @@ def test_a_progressive_jpeg_scan_bomb_is_refused_before_decoding(client):
     assert_json_error(post(client, files=[images.jpeg_scan_bomb(5000, 1000)]), 413, "too_many_pixels_in_request")
 
 
+@pytest.mark.parametrize("data", [images.canvas_png(), images.png_bytes(np.zeros((28, 28)))], ids=["canvas", "gray"])
+def test_a_png_cut_into_absurdly_many_chunks_is_refused_before_decoding(client, data):
+    bomb = images.png_chunk_bomb(data, 20_000)  # 12 bytes each; 10 MB of them took Pillow seconds to walk.
+    assert_json_error(post(client, files=[bomb]), 413, "too_many_chunks")
+    assert post(client, files=[images.png_chunk_bomb(data, 9_000)]).status_code in {200, 422}  # Allowed, read.
+
+
+def test_a_png_in_many_small_idat_chunks_is_read_as_usual():
+    data = images.encode(images.drawn_digit(side=400).convert("RGBA"))  # A canvas: the fast path.
+    split = images.png_split_idat(data, 2_000)  # Its image data in 2,000 IDAT chunks, a few bytes each.
+    assert split != data and np.array_equal(decoding.decode_grayscale(split), decoding.decode_grayscale(data))
+
+
 def test_a_progressive_jpeg_with_typical_scans_is_read():
     photo = images.encode(images.drawn_digit(side=1000).convert("RGB"), "JPEG", progressive=True)
     assert 5 <= photo.count(b"\xff\xda") <= 12

@@ -92,3 +92,30 @@ def jpeg_scan_bomb(side, scans):
     body, tail = data[:last_scan], data[last_scan:-2]  # Without the end-of-image marker, FF D9.
     extra = max(0, scans - data.count(b"\xff\xda"))
     return body + tail * (extra + 1) + b"\xff\xd9"
+
+
+def png_chunk_bomb(data, chunks):
+    """A PNG (bytes) with `chunks` empty ancillary chunks inserted after its header: 12 bytes each."""
+    empty = struct.pack(">I4s", 0, b"abCd") + struct.pack(">I", zlib.crc32(b"abCd"))
+    return data[:33] + empty * chunks + data[33:]
+
+
+def png_split_idat(data, chunks):
+    """The same PNG (bytes) with its image data split over `chunks` IDAT chunks, as some encoders write it."""
+    position, parts, idat = 8, [], b""
+    while position < len(data):
+        (length,) = struct.unpack_from(">I", data, position)
+        kind = data[position + 4 : position + 8]
+        if kind == b"IDAT":
+            idat += data[position + 8 : position + 8 + length]
+        else:
+            parts.append((kind, data[position + 8 : position + 8 + length]))
+        position += 12 + length
+    size = -(-len(idat) // chunks)
+    pieces = [(b"IDAT", idat[start : start + size]) for start in range(0, len(idat), size)]
+    ordered = parts[:1] + pieces + parts[1:]  # IHDR, the data, then the rest (IEND).
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return data[:8] + b"".join(chunk(kind, body) for kind, body in ordered)

@@ -25,6 +25,7 @@ RGBA_8BIT = (8, 6, 0, 0, 0)  # Bit depth 8, colour type 6 (RGBA), deflate, adapt
 # A canvas is at most a few megapixels (a 1000x1000 one on a high-density screen is 4). Larger PNGs go the
 # general way, which holds fewer image-sized arrays at once.
 MAX_PIXELS = 4_194_304
+MAX_CHUNKS = 10_000  # A 10 MB PNG in 8 kB IDAT chunks has 1,280; a file of empty chunks, hundreds of thousands.
 HEADER_END = 33  # The signature (8 bytes), then IHDR: length, type, 13 bytes of fields, CRC.
 STORED_BLOCK = 65_535  # The most bytes a stored deflate block holds.
 NONE, SUB, UP, AVERAGE, PAETH = range(5)
@@ -67,6 +68,16 @@ def png_size(data):
     return None if header is None else header[:2]
 
 
+def chunk_count(data, limit):
+    """How many chunks a PNG holds, counted from their lengths alone, up to limit + 1 (counting stops there)."""
+    position, count = len(SIGNATURE), 0
+    while position + 8 <= len(data) and count <= limit:
+        (length,) = struct.unpack_from(">I", data, position)
+        position += 12 + length
+        count += 1
+    return count
+
+
 def _header(data):
     """The IHDR fields (width, height, bit depth, colour type, compression, filter, interlace) of a PNG whose
     first chunk is a sound IHDR, as the format requires; None otherwise."""
@@ -90,7 +101,9 @@ def _parse(data):
         return None
     view = memoryview(data)
     position, idat = HEADER_END, []
-    while position + 12 <= len(data):
+    for _ in range(MAX_CHUNKS):
+        if position + 12 > len(data):
+            return None  # Truncated.
         length, kind = struct.unpack_from(">I4s", data, position)
         end = position + 8 + length
         if end + 4 > len(data):
@@ -104,7 +117,7 @@ def _parse(data):
             break
         position = end + 4
     else:
-        return None  # No IEND: truncated.
+        return None  # Too many chunks: the general path refuses the file.
     return (header[0], header[1], b"".join(idat)) if idat else None
 
 

@@ -40,6 +40,7 @@ def decode_grayscale(data, max_pixels=DEFAULT_MAX_PIXELS, working_side=WORKING_S
     canvas = _decode_canvas(data, max_pixels, working_side)
     if canvas is not None:
         return canvas
+    _refuse_too_many_chunks(data)
     image = _open(data, max_pixels)
     if image.format == "JPEG":
         _refuse_too_many_scans(data, image.size)
@@ -158,6 +159,15 @@ def _is_dyadic(numerator, denominator):
     """Whether numerator / denominator is a fraction whose reduced denominator is a power of two."""
     reduced = denominator // math.gcd(numerator, denominator)
     return reduced & (reduced - 1) == 0
+
+
+def _refuse_too_many_chunks(data):
+    """Refuse a PNG cut into absurdly many chunks before Pillow opens it: it reads through them a chunk at a
+    time in Python (a 10 MB file of empty chunks took seconds). Encoders write a handful, or one per 8 to 64 kB."""
+    limit = canvas_png.MAX_CHUNKS
+    if data.startswith(canvas_png.SIGNATURE) and canvas_png.chunk_count(data, limit) > limit:
+        raise exceptions.TooManyChunks(
+            f"The PNG has more than {limit:,} chunks; no image needs that many.")
 
 
 def _refuse_too_many_scans(data, size):

@@ -43,6 +43,13 @@ class TooManyScans(DigitInputError):
     code = "too_many_scans"
 
 
+class TooManyChunks(DigitInputError):
+    """A PNG cut into more chunks than any image needs: reading through them would cost too much."""
+
+    status = 413
+    code = "too_many_chunks"
+
+
 class NoDigitFound(DigitInputError):
     """The image decoded but holds nothing that looks like ink."""
 
