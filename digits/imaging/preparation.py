@@ -32,6 +32,9 @@ MIN_STROKE, MAX_STROKE = 1.4, 4.8
 TARGET_THIN_STROKE, TARGET_THICK_STROKE = 2.4, 3.8
 SUPERSAMPLE = 4
 FEW_STROKES = 3  # label_strokes measures this many strokes one by one; more, all at once.
+# A digit enlarged by this much or more (a crop of 16 pixels or less: a small scan) is enlarged smoothly (bicubic)
+# at SUPERSAMPLE times the box, then anti-aliased down, instead of stretching its pixels bilinearly to the box.
+SMOOTH_ENLARGE = 1.2
 
 
 def scale_pixels(images):
@@ -271,10 +274,11 @@ def fit_and_center(ink, mask):
     crop = digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     scale = DIGIT_BOX / max(crop.shape)
     # Strokes are measured at a fixed resolution, whatever the upload's: SUPERSAMPLE times the box.
-    fine = _resize(crop, scale * SUPERSAMPLE)
+    small = scale >= SMOOTH_ENLARGE
+    fine = _resize(crop, scale * SUPERSAMPLE, Image.Resampling.BICUBIC if small else Image.Resampling.BILINEAR)
     stroke = stroke_width(fine >= 0.5 * fine.max()) / SUPERSAMPLE
     if MIN_STROKE <= stroke <= MAX_STROKE:
-        fitted = _resize(crop, scale)
+        fitted = _resize(fine, 1 / SUPERSAMPLE) if small else _resize(crop, scale)
     else:
         fitted = _resize(_restroke(fine, stroke * SUPERSAMPLE), 1 / SUPERSAMPLE)
     if fitted.sum() <= 0:
@@ -379,10 +383,10 @@ def _disk_filter(image, disk, combine):
     return result
 
 
-def _resize(image, scale):
+def _resize(image, scale, method=Image.Resampling.BILINEAR):
     """Resize by `scale` with Pillow; its filter widens when shrinking, which is the anti-aliasing MNIST used."""
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return np.clip(np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR)), 0.0, 1.0)
+    return np.clip(np.asarray(Image.fromarray(image).resize(size, method)), 0.0, 1.0)
 
 
 def _place(patch, top, left):
