@@ -11,6 +11,9 @@ Then only the gray channel is unfiltered: its filtered rows, with the same filte
 PNG of their own, which libspng (pyspng) decodes, handed to it uncompressed. Inflating uses zlib-ng, several
 times faster than zlib on a canvas's long runs of one pixel. Any other PNG, or a damaged one, gives None,
 and the caller decodes it the general way (which also words any error).
+
+The module also reads, for the rest of decoding, what a PNG's structure tells without a decoder: its size
+from the header, and how many chunks it holds.
 """
 
 import struct
