@@ -80,8 +80,9 @@ def test_committed_model_reads_small_real_handwriting(served_model):
     digits = np.stack([preparation.prepare_upload(data) for data in uploads])
     readings = reading.read_digits(served_model.predict(digits), served_model.metadata)
     accuracy = np.mean([digit == label for (digit, _), label in zip(readings, bunch.target)])
-    # A floor against regressions; the issue asks for 96% of small real handwriting, not reached yet (95.88%).
-    assert accuracy >= 0.95, f"{accuracy:.2%} of scikit-learn's 8x8 digits read, a refusal counted as wrong"
+    # The issue's floor for small real handwriting; 96.27% measured (95.88% before small crops were enlarged
+    # bicubically), so a few more misses fail it.
+    assert accuracy >= 0.96, f"{accuracy:.2%} of scikit-learn's 8x8 digits read, a refusal counted as wrong"
 
 
 @pytest.mark.parametrize("path", ["/upload", "/uploads", "/predict"])
