@@ -51,6 +51,24 @@ def test_a_png_cut_into_absurdly_many_chunks_is_refused_before_decoding(client, 
     assert post(client, files=[images.png_chunk_bomb(data, 9_000)]).status_code in {200, 422}  # Allowed, read.
 
 
+def test_a_gif_with_absurdly_many_blocks_before_its_image_is_refused_before_decoding(client):
+    bomb = images.gif_block_bomb(60_000)  # 2 blocks each: 120,000; a 4 MB one took Pillow 2.3 s in all.
+    assert decoding._gif_blocks_before_image(bomb, decoding.MAX_GIF_BLOCKS) > decoding.MAX_GIF_BLOCKS
+    assert_json_error(post(client, files=[bomb]), 413, "too_many_chunks")
+    allowed = images.gif_block_bomb(1_000)
+    assert decoding._gif_blocks_before_image(allowed, decoding.MAX_GIF_BLOCKS) == 2_000
+    assert post(client, files=[allowed]).status_code == 422  # Read as usual: a black image holds no digit.
+
+
+@pytest.mark.parametrize("image", [images.drawn_digit(side=60), images.drawn_digit(side=60).convert("RGB")],
+                         ids=["gray", "colour"])
+def test_gifs_as_encoders_write_them_have_few_blocks_before_their_image(image):
+    for options in ({}, {"comment": b"scanned " * 100}, {"save_all": True, "append_images": [image]}):
+        data = images.encode(image, "GIF", **options)
+        assert decoding._gif_blocks_before_image(data, decoding.MAX_GIF_BLOCKS) <= 5
+        assert decoding.decode_grayscale(data).shape == (60, 60)
+
+
 def test_a_png_in_many_small_idat_chunks_is_read_as_usual():
     data = images.encode(images.drawn_digit(side=400).convert("RGBA"))  # A canvas: the fast path.
     split = images.png_split_idat(data, 2_000)  # Its image data in 2,000 IDAT chunks, a few bytes each.

@@ -119,3 +119,10 @@ def png_split_idat(data, chunks):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     return data[:8] + b"".join(chunk(kind, body) for kind, body in ordered)
+
+
+def gif_block_bomb(blocks):
+    """A small GIF with `blocks` tiny comment extensions (5 bytes each) before its image."""
+    gif = encode(Image.new("L", (28, 28), 0), "GIF")
+    first_image = gif.index(b"\x2c")  # The image descriptor (this GIF has no extension before it).
+    return gif[:first_image] + b"\x21\xfe\x01x\x00" * blocks + gif[first_image:]

@@ -26,6 +26,7 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # What the README promi
 TYPICAL_JPEG_SCANS = 10
 MAX_JPEG_SCANS = 100
 MAX_JPEG_SCAN_PIXELS = 500_000_000  # Scans x pixels: 20 scans of a 25-megapixel photo, 100 of 5 megapixels.
+MAX_GIF_BLOCKS = 100_000  # Before a GIF's first image: its comments and metadata, in sub-blocks of 255 bytes.
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def decode_grayscale(data, max_pixels=DEFAULT_MAX_PIXELS, working_side=WORKING_S
     canvas = _decode_canvas(data, max_pixels, working_side)
     if canvas is not None:
         return canvas
-    _refuse_too_many_chunks(data)
+    refuse_costly_structure(data)
     image = _open(data, max_pixels)
     if image.format == "JPEG":
         _refuse_too_many_scans(data, image.size)
@@ -71,6 +72,7 @@ def decoding_work(data, max_pixels=DEFAULT_MAX_PIXELS):
     if size is not None:
         return size[0] * size[1] if size[0] * size[1] <= max_pixels else 0
     try:
+        refuse_costly_structure(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
@@ -161,13 +163,34 @@ def _is_dyadic(numerator, denominator):
     return reduced & (reduced - 1) == 0
 
 
-def _refuse_too_many_chunks(data):
-    """Refuse a PNG cut into absurdly many chunks before Pillow opens it: it reads through them a chunk at a
-    time in Python (a 10 MB file of empty chunks took seconds). Encoders write a handful, or one per 8 to 64 kB."""
-    limit = canvas_png.MAX_CHUNKS
-    if data.startswith(canvas_png.SIGNATURE) and canvas_png.chunk_count(data, limit) > limit:
+def refuse_costly_structure(data):
+    """Refuse a PNG cut into absurdly many chunks, or a GIF with absurdly many blocks before its first image,
+    before Pillow opens it: it reads through them one at a time in Python (10 MB of empty chunks took
+    seconds). Encoders write a handful, or a PNG chunk per 8 to 64 kB, a GIF block per 255 bytes."""
+    if data.startswith(canvas_png.SIGNATURE):
+        if canvas_png.chunk_count(data, canvas_png.MAX_CHUNKS) > canvas_png.MAX_CHUNKS:
+            raise exceptions.TooManyChunks(
+                f"The PNG has more than {canvas_png.MAX_CHUNKS:,} chunks; no image needs that many.")
+    elif data.startswith((b"GIF87a", b"GIF89a")) and _gif_blocks_before_image(data, MAX_GIF_BLOCKS) > MAX_GIF_BLOCKS:
         raise exceptions.TooManyChunks(
-            f"The PNG has more than {limit:,} chunks; no image needs that many.")
+            f"The GIF has more than {MAX_GIF_BLOCKS:,} blocks before its image; no image needs that many.")
+
+
+def _gif_blocks_before_image(data, limit):
+    """How many extension blocks and data sub-blocks come before a GIF's first image, up to limit + 1."""
+    if len(data) < 13:
+        return 0
+    position, blocks = 13, 0
+    if data[10] & 0x80:  # A global colour table follows the screen descriptor.
+        position += 3 << ((data[10] & 7) + 1)
+    while position < len(data) and data[position] == 0x21 and blocks <= limit:  # An extension.
+        position += 2  # Its introducer and label; then sub-blocks, each led by its size, until a size of 0.
+        while position < len(data) and data[position] and blocks <= limit:
+            position += data[position] + 1
+            blocks += 1
+        position += 1
+        blocks += 1
+    return blocks
 
 
 def _refuse_too_many_scans(data, size):

@@ -83,6 +83,7 @@ def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
     if size is not None and b"eXIf" not in data:  # Most uploads: a PNG's header read directly, no Pillow set-up.
         return size[1], size[0]
     try:
+        decoding.refuse_costly_structure(data)
         image = Image.open(io.BytesIO(data))
         width, height = image.size
         # A PNG keeps its EXIF (rare) after the pixels, where getexif() would decode them all to find it.
