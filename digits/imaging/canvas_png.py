@@ -37,12 +37,10 @@ NONE, SUB, UP, AVERAGE, PAETH = range(5)
 def decode_gray(data, max_pixels=MAX_PIXELS):
     """The gray channel (H, W) uint8 of an opaque, gray, 8-bit RGBA PNG of at most max_pixels (and MAX_PIXELS);
     None for any other file."""
-    parsed = _parse(data)
+    parsed = _parse(data, min(max_pixels, MAX_PIXELS))
     if parsed is None:
         return None
     width, height, compressed = parsed
-    if width * height > min(max_pixels, MAX_PIXELS):
-        return None
     stride = 1 + 4 * width
     filtered = _inflate(compressed, height * stride)
     if filtered is None:
@@ -93,14 +91,15 @@ def _header(data):
     return header if header[0] and header[1] else None
 
 
-def _parse(data):
-    """(width, height, the IDAT data joined) of an 8-bit RGBA PNG with sound chunks; None otherwise.
+def _parse(data, max_pixels):
+    """(width, height, the IDAT data joined) of an 8-bit RGBA PNG of at most max_pixels with sound chunks;
+    None otherwise.
 
-    The header is read first, so any other PNG is let go before its data is looked at. An eXIf chunk gives
-    None too: its orientation may rotate the image, which is the general path's job.
+    The header is read first, so any other PNG, or a larger one, is let go before its data is looked at. An
+    eXIf chunk gives None too: its orientation may rotate the image, which is the general path's job.
     """
     header = _header(data)
-    if header is None or header[2:] != RGBA_8BIT:
+    if header is None or header[2:] != RGBA_8BIT or header[0] * header[1] > max_pixels:
         return None
     view = memoryview(data)
     position, idat = HEADER_END, []
