@@ -21,8 +21,15 @@ def _admit():
     if flask.request.method != "POST":
         return
     flask.request.get_data(parse_form_data=True)  # Form parts parsed and spooled; any other body cached.
-    slots = flask.current_app.extensions[EXTENSION_KEY]
-    wait = flask.current_app.config["BUSY_WAIT"]
+    take_slot(flask.current_app)
+    flask.g.holds_work_slot = True
+
+
+def take_slot(app):
+    """Take one of the app's work slots within BUSY_WAIT seconds, or raise Overloaded (503); release_slot gives
+    it back."""
+    slots = app.extensions[EXTENSION_KEY]
+    wait = app.config["BUSY_WAIT"]
     started = time.monotonic()
     if not slots.acquire(timeout=wait):
         raise errors.Overloaded("The server is busy; try again in a moment.", retry_after=1)
@@ -34,13 +41,17 @@ def _admit():
     if time.monotonic() - started > wait:
         slots.release()
         raise errors.Overloaded("The server is busy; try again in a moment.", retry_after=1)
-    flask.g.holds_work_slot = True
+
+
+def release_slot(app):
+    """Give back a slot take_slot took."""
+    app.extensions[EXTENSION_KEY].release()
 
 
 def _release(_exception):
     """Give the slot back, whatever happened to the request."""
     if flask.g.pop("holds_work_slot", False):
-        flask.current_app.extensions[EXTENSION_KEY].release()
+        release_slot(flask.current_app)
 
 
 def init_app(app):

@@ -20,7 +20,7 @@ OPENAPI_PATH = pathlib.Path(__file__).with_name("openapi.json")
 @blueprint.post("/uploads")
 def upload():
     """The original API: one image in, what was read as a bare JSON string out: "7", or "2026" for a number."""
-    return flask.jsonify(_read(_uploaded_files()[:1])[0].text)
+    return flask.jsonify(_read(_uploaded_files()[:1])[0].text)  # direct_upload.py answers most of these itself.
 
 
 @blueprint.post("/predict")
@@ -83,9 +83,13 @@ class Reading(collections.namedtuple("Reading", "digits probabilities read")):
 
 def _read(files):
     """Each uploaded file read as a number, a Reading; a bad file fails the request, naming it."""
-    served = classifier.get(flask.current_app)
-    config = flask.current_app.config
-    uploads = [file.read() for file in files]
+    return read_images([file.read() for file in files], classifier.get(flask.current_app), flask.current_app.config)
+
+
+def read_images(uploads, served, config):
+    """Each image (bytes) read as a number by the classifier `served`, a Reading; a bad one fails them all,
+    named when there are several. `config` holds the app's pixel limits. (No Flask here: direct_upload.py
+    calls it below Flask.)"""
     pixels = sum(decoding.decoding_work(data, config["MAX_IMAGE_PIXELS"]) for data in uploads)  # Headers only.
     if pixels > config["MAX_REQUEST_PIXELS"]:
         raise errors.TooManyPixelsInRequest(
@@ -97,8 +101,8 @@ def _read(files):
             numbers.append(segmentation.prepare_number(data, max_pixels=config["MAX_IMAGE_PIXELS"],
                                                        classify=served.predict))
         except exceptions.DigitInputError as error:
-            if len(files) > 1:
-                raise errors.FileRefused(index, len(files), error) from error
+            if len(uploads) > 1:
+                raise errors.FileRefused(index, len(uploads), error) from error
             raise
     probabilities = _probabilities([digit for number in numbers for digit in number], served)
     readings, row = [], 0
@@ -108,10 +112,10 @@ def _read(files):
         read = reading.read_digits(rows, served.metadata)
         try:
             _refuse_non_digits(read)
-            _refuse_split_shapes(number, uploads[index], served)
+            _refuse_split_shapes(number, uploads[index], served, config["MAX_IMAGE_PIXELS"])
         except exceptions.DigitInputError as error:
-            if len(files) > 1:
-                raise errors.FileRefused(index, len(files), error) from error
+            if len(uploads) > 1:
+                raise errors.FileRefused(index, len(uploads), error) from error
             raise
         readings.append(Reading(number, rows, read))
     monitoring.record_predictions(digit for answer in readings for digit, _ in answer.read)
@@ -135,7 +139,7 @@ def _refuse_non_digits(read):
         )
 
 
-def _refuse_split_shapes(number, data, served):
+def _refuse_split_shapes(number, data, served, max_pixels):
     """Refuse digits cut out of one shape (an A, a #, a star) that, whole, the model reads as no digit.
 
     A letter or a sign is often one connected stroke, and its pieces, cut apart, can each look like a digit;
@@ -144,7 +148,7 @@ def _refuse_split_shapes(number, data, served):
     """
     if len(number) < 2 or not any(digit.cut for digit in number):
         return
-    whole = served.predict(preparation.prepare_upload(data, max_pixels=flask.current_app.config["MAX_IMAGE_PIXELS"]))
+    whole = served.predict(preparation.prepare_upload(data, max_pixels=max_pixels))
     if reading.read_digits(whole, served.metadata)[0][0] is None:
         raise exceptions.NotADigit("This does not look like a digit: draw or upload handwritten digits 0 to 9 only.")
 

@@ -65,17 +65,26 @@ def _observe(response):
     seconds = time.perf_counter() - flask.g.get("started", time.perf_counter())
     rule = flask.request.url_rule
     endpoint = rule.rule if rule else "unmatched"  # Never the raw path: it would let clients create labels.
-    method = flask.request.method if flask.request.method in KNOWN_METHODS else "other"  # Any token is a method.
-    REQUESTS.labels(method=method, endpoint=endpoint, status=str(response.status_code)).inc()
-    LATENCY.labels(endpoint=endpoint).observe(seconds)
-    if not flask.current_app.config["ACCESS_LOG"]:
-        return response
-    access_log.info("request", extra={"fields": {
-        "method": flask.request.method, "path": flask.request.path[:200], "status": response.status_code,
-        "ms": round(seconds * 1000, 2), "bytes": response.calculate_content_length(),
-        "remote": flask.request.remote_addr,
-    }})
+    record_request(flask.request.method, endpoint, response.status_code, seconds)
+    if flask.current_app.config["ACCESS_LOG"]:
+        log_request(flask.request.method, flask.request.path, response.status_code, seconds,
+                    response.calculate_content_length(), flask.request.remote_addr)
     return response
+
+
+def record_request(method, endpoint, status, seconds):
+    """Count and time one answered request; endpoint is its route's rule ("/upload"), never the raw path."""
+    method = method if method in KNOWN_METHODS else "other"  # Any token is a method.
+    REQUESTS.labels(method=method, endpoint=endpoint, status=str(status)).inc()
+    LATENCY.labels(endpoint=endpoint).observe(seconds)
+
+
+def log_request(method, path, status, seconds, size, remote):
+    """The access log's JSON line for one request."""
+    access_log.info("request", extra={"fields": {
+        "method": method, "path": path[:200], "status": status, "ms": round(seconds * 1000, 2), "bytes": size,
+        "remote": remote,
+    }})
 
 
 class JsonFormatter(logging.Formatter):

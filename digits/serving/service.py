@@ -7,7 +7,18 @@ import flask_cors
 
 from digits import model_file
 from digits.imaging import decoding
-from digits.serving import admission, allocator, api, classifier, errors, forms, inference_protocol, monitoring, page
+from digits.serving import (
+    admission,
+    allocator,
+    api,
+    classifier,
+    direct_upload,
+    errors,
+    forms,
+    inference_protocol,
+    monitoring,
+    page,
+)
 
 DEFAULTS = {
     "MODEL_PATH": str(model_file.DEFAULT_PATH),
@@ -22,6 +33,7 @@ DEFAULTS = {
     "WARM_UP": True,
     "THREADS": 1,  # Math threads (BLAS, the model's runtime) per process: each server worker is a process on a core.
     "ACCESS_LOG": True,  # One JSON line per request on stderr.
+    "DIRECT_UPLOAD": True,  # A plain one-file upload is answered below Flask (direct_upload.py), the same way.
 }
 
 
@@ -41,6 +53,7 @@ def create_app(config=None):
     app.register_blueprint(page.blueprint)  # The drawing page at GET /.
     app.register_blueprint(inference_protocol.blueprint)  # The Open Inference Protocol (KServe V2) at /v2.
     monitoring.init_app(app)  # /metrics, request timing, JSON access log.
+    direct_upload.init_app(app)  # Plain uploads answered below Flask; other requests and all refusals through it.
     admission.init_app(app)  # A POST is read whole, then waits briefly for a work slot or gets a 503.
     errors.init_app(app)
     return app
