@@ -1,4 +1,5 @@
-"""canvas_png decodes an opaque gray RGBA PNG's gray channel exactly, whatever filters it uses, and takes no other."""
+"""canvas_png decodes an opaque gray RGBA PNG's gray channel, and an 8-bit grayscale PNG, exactly, whatever filters
+they use, and takes no other PNG."""
 
 import io
 import struct
@@ -21,13 +22,14 @@ def paeth(left, above, above_left):
 
 
 def filter_rows(pixels, kinds):
-    """PNG's filtered rows of an (H, W, 4) uint8 image, row r filtered with kinds[r] (0 None ... 4 Paeth)."""
+    """PNG's filtered rows of an (H, W, 4) or (H, W) uint8 image, row r filtered with kinds[r] (0 None ... 4 Paeth)."""
     raw = pixels.reshape(pixels.shape[0], -1).astype(np.int64)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     above_rows = np.vstack([np.zeros_like(raw[:1]), raw[:-1]])
     rows = []
     for row, above, kind in zip(raw, above_rows, kinds):
-        left = np.concatenate([np.zeros(4, np.int64), row[:-4]])
-        above_left = np.concatenate([np.zeros(4, np.int64), above[:-4]])
+        left = np.concatenate([np.zeros(channels, np.int64), row[:-channels]])
+        above_left = np.concatenate([np.zeros(channels, np.int64), above[:-channels]])
         prediction = [0, left, above, (left + above) // 2, paeth(left, above, above_left)][kind]
         rows.append(bytes([kind]) + ((row - prediction) % 256).astype(np.uint8).tobytes())
     return b"".join(rows)
@@ -38,9 +40,11 @@ def chunk(kind, body):
 
 
 def png(pixels, kinds, interlace=0, extra=b"", stream=None):
-    """An RGBA PNG of these pixels with the given row filters (or the given zlib stream), extra chunks first."""
+    """An RGBA PNG of (H, W, 4) pixels, or a grayscale one of (H, W), with the given row filters (or the given
+    zlib stream), extra chunks first."""
     height, width = pixels.shape[:2]
-    header = chunk(b"IHDR", struct.pack(">II5B", width, height, 8, 6, 0, 0, interlace))
+    colour_type = 0 if pixels.ndim == 2 else 6
+    header = chunk(b"IHDR", struct.pack(">II5B", width, height, 8, colour_type, 0, 0, interlace))
     stream = zlib.compress(filter_rows(pixels, kinds)) if stream is None else stream
     return canvas_png.SIGNATURE + header + extra + chunk(b"IDAT", stream) + chunk(b"IEND", b"")
 
@@ -66,8 +70,9 @@ def test_every_filter_type_decodes_exactly(seed):
     height, width = (int(v) for v in rng.integers(1, 70, size=2))
     gray = canvas_like(rng, height, width) if seed % 2 else rng.integers(0, 256, (height, width), dtype=np.uint8)
     kinds = rng.integers(0, 5, height) if seed > 1 else np.full(height, seed * 4)  # All None; all Paeth.
-    decoded = canvas_png.decode_gray(png(gray_rgba(gray), kinds))
-    assert decoded is not None and decoded.dtype == np.uint8 and np.array_equal(decoded, gray)
+    for pixels in (gray_rgba(gray), gray):  # A canvas, and a grayscale PNG.
+        decoded = canvas_png.decode_gray(png(pixels, kinds))
+        assert decoded is not None and decoded.dtype == np.uint8 and np.array_equal(decoded, gray)
 
 
 def test_the_real_chromium_canvas_is_decoded_as_pillow_decodes_it():
@@ -76,12 +81,30 @@ def test_the_real_chromium_canvas_is_decoded_as_pillow_decodes_it():
     assert np.array_equal(canvas_png.decode_gray(data), expected)
 
 
-def test_pillow_encoded_canvases_are_decoded_as_pillow_decodes_them():
+def test_pillow_encoded_canvases_and_grayscale_pngs_are_decoded_as_pillow_decodes_them():
     rng = np.random.default_rng(5)
     for level in range(10):
         gray = canvas_like(rng, 90, 120)
-        data = images.encode(Image.fromarray(gray).convert("RGBA"), compress_level=level)
-        assert np.array_equal(canvas_png.decode_gray(data), gray)
+        for image in (Image.fromarray(gray).convert("RGBA"), Image.fromarray(gray)):
+            data = images.encode(image, compress_level=level)
+            assert np.array_equal(canvas_png.decode_gray(data), gray)
+            assert np.array_equal(canvas_png.decode_gray(data), np.asarray(Image.open(io.BytesIO(data)).convert("L")))
+
+
+def test_grayscale_pngs_with_transparency_or_more_bits_are_left_to_the_general_path():
+    gray = canvas_like(np.random.default_rng(6), 20, 30)
+    image = Image.fromarray(gray)
+    assert canvas_png.decode_gray(images.encode(image)) is not None
+    others = {
+        "a transparent gray level": images.encode(image, transparency=0),
+        "16 bits": images.encode(Image.fromarray(gray.astype(np.uint16) * 257)),
+        "gray and alpha": images.encode(image.convert("LA")),
+        "a palette": images.encode(image.convert("P")),
+        "one bit": images.encode(image.convert("1")),
+        "interlaced": png(gray, [1] * 20, interlace=1),
+    }
+    for name, data in others.items():
+        assert canvas_png.decode_gray(data) is None, name
 
 
 @pytest.mark.parametrize("kind", range(5))
@@ -117,7 +140,6 @@ def test_other_pngs_and_damaged_ones_are_refused():
         "data after the stream": png(pixels, [2] * 20, stream=stream + b"\0"),
         "bad checksum": png(pixels, [2] * 20, stream=stream[:-1] + bytes([stream[-1] ^ 1])),
         "unknown filter": png(pixels, [2] * 20, stream=zlib.compress(bytes(unknown_filter))),
-        "grayscale": images.encode(Image.fromarray(pixels[..., 0])),
         "jpeg": images.encode(Image.fromarray(pixels[..., 0]), "JPEG"),
     }
     for name, data in refused.items():

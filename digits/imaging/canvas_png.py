@@ -9,8 +9,10 @@ filtered bytes, before anything is unfiltered:
   the rest, set by the row's filter type.
 Then only the gray channel is unfiltered: its filtered rows, with the same filter types, are a one-channel
 PNG of their own, which libspng (pyspng) decodes, handed to it uncompressed. Inflating uses zlib-ng, several
-times faster than zlib on a canvas's long runs of one pixel. Any other PNG, or a damaged one, gives None,
-and the caller decodes it the general way (which also words any error).
+times faster than zlib on a canvas's long runs of one pixel. An 8-bit grayscale PNG without transparency (a
+28x28 MNIST digit, a scan) is decoded the same way, its rows as they are: Pillow's set-up alone costs more
+than decoding one that small. Any other PNG, or a damaged one, gives None, and the caller decodes it the
+general way (which also words any error).
 
 The module also reads, for the rest of decoding, what a PNG's structure tells without a decoder: its size
 from the header, and how many chunks it holds.
@@ -24,7 +26,8 @@ import pyspng
 from zlib_ng import zlib_ng
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-RGBA_8BIT = (8, 6, 0, 0, 0)  # Bit depth 8, colour type 6 (RGBA), deflate, adaptive filtering, not interlaced.
+# Bit depth 8, colour type 6 (RGBA) or 0 (gray), deflate, adaptive filtering, not interlaced: channels of each.
+HEADER_CHANNELS = {(8, 6, 0, 0, 0): 4, (8, 0, 0, 0, 0): 1}
 # A canvas is at most a few megapixels (a 1000x1000 one on a high-density screen is 4). Larger PNGs go the
 # general way, which holds fewer image-sized arrays at once.
 MAX_PIXELS = 4_194_304
@@ -35,19 +38,21 @@ NONE, SUB, UP, AVERAGE, PAETH = range(5)
 
 
 def decode_gray(data, max_pixels=MAX_PIXELS):
-    """The gray channel (H, W) uint8 of an opaque, gray, 8-bit RGBA PNG of at most max_pixels (and MAX_PIXELS);
-    None for any other file."""
+    """The gray channel (H, W) uint8 of an opaque, gray, 8-bit RGBA PNG, or the pixels of an 8-bit grayscale PNG
+    without transparency, of at most max_pixels (and MAX_PIXELS); None for any other file."""
     parsed = _parse(data, min(max_pixels, MAX_PIXELS))
     if parsed is None:
         return None
-    width, height, compressed = parsed
-    stride = 1 + 4 * width
+    width, height, channels, compressed = parsed
+    stride = 1 + channels * width
     filtered = _inflate(compressed, height * stride)
     if filtered is None:
         return None
     filters = np.frombuffer(filtered, np.uint8, count=height * stride)[::stride]
     if filters.max() > PAETH:
         return None
+    if channels == 1:
+        return _load_gray(width, height, filtered)
     # Each row's pixels as little-endian words (R, G, B, A from the low byte up), copied out aligned.
     words = np.ndarray((height, width), "<u4", filtered, offset=1, strides=(stride, 4)).copy()
     red = words & np.uint32(0xFF)
@@ -56,8 +61,13 @@ def decode_gray(data, max_pixels=MAX_PIXELS):
     rows = np.empty((height, 1 + width), np.uint8)  # The gray channel's filtered rows, each after its filter type.
     rows[:, 0] = filters
     rows[:, 1:] = red
+    return _load_gray(width, height, rows.tobytes())
+
+
+def _load_gray(width, height, filtered):
+    """The (H, W) uint8 pixels of a grayscale image's filtered rows, unfiltered by libspng; None if it fails."""
     try:
-        gray = pyspng.load(_stored_gray_png(width, height, rows.tobytes()))
+        gray = pyspng.load(_stored_gray_png(width, height, filtered))
     except Exception:  # Not expected for bytes checked as above; the general path would then decide.
         return None
     return gray.reshape(height, width)
@@ -92,14 +102,16 @@ def _header(data):
 
 
 def _parse(data, max_pixels):
-    """(width, height, the IDAT data joined) of an 8-bit RGBA PNG of at most max_pixels with sound chunks;
-    None otherwise.
+    """(width, height, channels, the IDAT data joined) of an 8-bit RGBA or grayscale PNG of at most max_pixels
+    with sound chunks; None otherwise.
 
     The header is read first, so any other PNG, or a larger one, is let go before its data is looked at. An
-    eXIf chunk gives None too: its orientation may rotate the image, which is the general path's job.
+    eXIf chunk gives None too: its orientation may rotate the image, which is the general path's job; and so
+    does a tRNS chunk, which makes a gray level transparent.
     """
     header = _header(data)
-    if header is None or header[2:] != RGBA_8BIT or header[0] * header[1] > max_pixels:
+    channels = None if header is None else HEADER_CHANNELS.get(header[2:])
+    if channels is None or header[0] * header[1] > max_pixels:
         return None
     view = memoryview(data)
     position, idat = HEADER_END, []
@@ -111,8 +123,8 @@ def _parse(data, max_pixels):
         if end + 4 > len(data):
             return None
         (crc,) = struct.unpack_from(">I", data, end)
-        if zlib.crc32(view[position + 4 : end]) != crc or kind in {b"IHDR", b"eXIf"}:
-            return None  # A damaged chunk, a second header, an orientation: the general path's.
+        if zlib.crc32(view[position + 4 : end]) != crc or kind in {b"IHDR", b"eXIf", b"tRNS"}:
+            return None  # A damaged chunk, a second header, an orientation, transparency: the general path's.
         if kind == b"IDAT":
             idat.append(view[position + 8 : end])
         elif kind == b"IEND":
@@ -120,7 +132,7 @@ def _parse(data, max_pixels):
         position = end + 4
     else:
         return None  # Too many chunks: the general path refuses the file.
-    return (header[0], header[1], b"".join(idat)) if idat else None
+    return (header[0], header[1], channels, b"".join(idat)) if idat else None
 
 
 def _inflate(compressed, size):

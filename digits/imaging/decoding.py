@@ -114,10 +114,12 @@ def _refuse_too_many_pixels(size, max_pixels):
 
 
 def _decode_canvas(data, max_pixels, working_side):
-    """The fast path for a browser canvas: an opaque RGBA PNG whose pixels are all gray, or None for any other.
+    """The fast path for a browser canvas (an opaque RGBA PNG whose pixels are all gray) and for an 8-bit
+    grayscale PNG without transparency, or None for any other.
 
-    For gray pixels (R = G = B) luminance is R exactly as Pillow's conversion computes it, so the result is
-    the general path's to the bit (canvas_png decodes R alone, and reads the header itself). Anything else,
+    For gray pixels (R = G = B) luminance is R exactly as Pillow's conversion computes it, and a grayscale
+    PNG's pixels are its luminance, so the result is the general path's to the bit (canvas_png decodes R
+    alone, or the gray channel, and reads the header itself). Anything else,
     or anything canvas_png does not take, goes the general way (which also gives a damaged file, or one with
     too many pixels, its usual error).
     """
@@ -135,6 +137,8 @@ def _shrink_canvas(gray, working_side):
     coordinate Pillow computes is exact, the same as for the whole image, and so are its weights. Otherwise,
     or when Pillow would first reduce by a whole factor, the whole image is shrunk.
     """
+    if max(gray.shape) <= working_side:  # Nothing to shrink (a 28x28 digit): what _shrink's no-op gives.
+        return gray.astype(np.float32) / 255.0
     gray = np.ascontiguousarray(gray)
     image = Image.fromarray(gray)
     shrunk_size = _shrunk_size(image.size, working_side)
