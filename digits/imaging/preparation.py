@@ -386,7 +386,13 @@ def _disk_filter(image, disk, combine):
 def _resize(image, scale, method=Image.Resampling.BILINEAR):
     """Resize by `scale` with Pillow; its filter widens when shrinking, which is the anti-aliasing MNIST used."""
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return np.clip(np.asarray(Image.fromarray(image).resize(size, method)), 0.0, 1.0)
+    image = np.ascontiguousarray(image, dtype=np.float32)  # Pillow's "F" mode, as fromarray would convert it.
+    if size == image.shape[::-1]:
+        return np.clip(image, 0.0, 1.0)  # Pillow copies an image resized to its own size.
+    # frombuffer and tobytes: fromarray and asarray's copies, without their set-up.
+    source = Image.frombuffer("F", image.shape[::-1], image, "raw", "F", 0, 1)
+    resized = np.frombuffer(source.resize(size, method).tobytes(), dtype=np.float32).reshape(size[::-1])
+    return np.clip(resized, 0.0, 1.0)
 
 
 def _place(patch, top, left):
