@@ -168,3 +168,23 @@ def test_center_of_mass_is_scipys():
         image = (rng.random(shape) * (rng.random(shape) < 0.6)).astype(np.float32)
         image[0, 0] += 0.1  # Never all zero: fit_and_center refuses that first.
         assert preparation._center_of_mass(image) == ndimage.center_of_mass(image)
+
+
+def test_resize_is_pillows_fromarray_and_asarray():
+    """_resize gives what Pillow's fromarray, resize and asarray give, for float32 and float64 crops (views, as
+    preparation passes them), shrunk, enlarged and kept at their size."""
+
+    def reference(image, scale, method):
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        return np.clip(np.asarray(Image.fromarray(image).resize(size, method)), 0.0, 1.0)
+
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        height, width = (int(v) for v in rng.integers(1, 60, 2))
+        values = rng.random((height + 5, width + 5)) * 1.4 - 0.2  # Some outside 0..1, as after a fit.
+        crop = values.astype(rng.choice([np.float32, np.float64]))[2 : 2 + height, 3 : 3 + width]
+        scale = float(rng.choice([1.0, 4.0, 0.25, rng.uniform(0.1, 5.0), 20 / max(height, width)]))
+        method = rng.choice([Image.Resampling.BILINEAR, Image.Resampling.BICUBIC])
+        expected = reference(crop, scale, method)
+        resized = preparation._resize(crop, scale, method)
+        assert resized.dtype == expected.dtype and np.array_equal(resized, expected), (height, width, scale)
