@@ -1,25 +1,19 @@
-"""The serving stack's ceiling: the same POST /upload, multipart parsed and read, answered with a constant "7".
+"""The serving stack's ceiling: the production app with its image reading replaced by a constant "7".
 
-benchmarks/load.py runs it under gunicorn with gunicorn.conf.py, exactly like the real app, so the
-difference between the two is what decoding, preparation and the model cost.
+benchmarks/load.py runs it under gunicorn with gunicorn.conf.py, exactly like the real app: the same worker,
+multipart handling, direct upload path, work slots, metrics and CORS. The difference between the two is
+what decoding, preparation and the model cost.
 """
 
-import flask
+from digits.serving import api, service
+
+
+def _read_as_seven(uploads, served, config):
+    """Every upload read as a 7, unlooked at."""
+    return [api.Reading([], [], [(7, 1.0)]) for _ in uploads]
 
 
 def create_app():
-    """A Flask app with the real app's upload route shape and no work behind it."""
-    app = flask.Flask(__name__)
-
-    @app.post("/upload")
-    def upload():
-        """Read the uploaded file as the real route does, then answer without looking at it."""
-        flask.request.files["file"].read()
-        return flask.jsonify("7")
-
-    @app.get("/ready")
-    def ready():
-        """Always ready: there is nothing to load."""
-        return flask.jsonify(ready=True)
-
-    return app
+    """The real app, reading nothing (in this process only: a gunicorn worker of the benchmark)."""
+    api.read_images = _read_as_seven
+    return service.create_app()
