@@ -5,12 +5,14 @@ import gc
 import io
 import logging
 import random
+import time
 
 import pytest
 from werkzeug import formparser
 
 from digits import PROJECT_ROOT
-from digits.serving import admission, direct_upload, monitoring, service
+from digits.imaging import exceptions
+from digits.serving import admission, api, direct_upload, monitoring, service
 from testsupport import images
 from testsupport.http import multipart
 
@@ -236,3 +238,18 @@ def test_what_it_reads_werkzeug_reads_the_same(app):  # The session's app has se
             assert _werkzeug_files(body, boundary) == ({}, {"file": [data]}), body
     assert taken > 100  # Enough of the damage left a form it takes, so the comparison means something.
     gc.collect()
+
+
+def test_a_refusal_handed_to_flask_is_timed_from_its_start(monkeypatch):
+    app = _app()
+    body, content_type = multipart(images.canvas_png(), boundary=BOUNDARY)
+    _post(app, body, content_type)  # Origin learnt: the next upload is read below Flask.
+
+    def slow_refusal(uploads, served, config):
+        time.sleep(0.2)
+        raise exceptions.NotADigit("not a digit")
+
+    monkeypatch.setattr(api, "read_images", slow_refusal)
+    before = _counter("digits_http_request_duration_seconds_sum", endpoint="/upload")
+    assert _post(app, body, content_type)[0].startswith("422")
+    assert _counter("digits_http_request_duration_seconds_sum", endpoint="/upload") - before >= 0.2

@@ -17,6 +17,8 @@ import io
 import re
 import time
 
+import flask
+
 from digits.serving import admission, api, classifier, monitoring
 
 CONFIG_KEY = "DIRECT_UPLOAD"  # False: every upload goes through Flask (MNIST_DIRECT_UPLOAD=false).
@@ -61,6 +63,7 @@ class DirectUpload:
         try:
             text = self._read(data)
         except Exception as error:  # Refusals and failures alike are answered by Flask's error handlers.
+            environ[monitoring.STARTED_KEY] = started  # Timed from here, as the work was.
             return self._hand_over(environ, start_response, body, error)
         answer = (self._app.json.dumps(text) + "\n").encode()
         start_response("200 OK", [*headers, ("Content-Length", str(len(answer)))])
@@ -142,8 +145,6 @@ def _sound_headers(block):
 
 def _raise_handed_error():
     """Inside Flask, raise the exception the middleware handed over, so Flask's error handlers answer it."""
-    import flask
-
     error = flask.request.environ.pop(HANDED_ERROR, None)
     if error is not None:
         raise error
