@@ -1,4 +1,4 @@
-"""POST /upload of one small image answered below Flask: what the Angular client, the page and curl send.
+"""POST /upload of one small image answered below Flask: what the Angular client and curl send.
 
 Per request, Flask's request context, routing, form parser, response object and hooks cost about as much as
 reading a 28x28 image. For the request nearly every upload is (a POST to /upload or /uploads whose body, at
@@ -23,7 +23,9 @@ from digits.serving import admission, api, classifier, monitoring
 
 CONFIG_KEY = "DIRECT_UPLOAD"  # False: every upload goes through Flask (MNIST_DIRECT_UPLOAD=false).
 PATHS = ("/upload", "/uploads")
-MAX_BODY = 1024 * 1024  # Larger uploads (photos) go through Flask, which spools them: their decoding dwarfs it.
+# Larger uploads (photos) go through Flask, whose form parser spools a file over 500 kB to disk: a request
+# waiting for a work slot then holds no more memory here than there. Their decoding dwarfs Flask's cost anyway.
+MAX_BODY = 500 * 1024
 MAX_ORIGINS = 64  # Origins whose headers are remembered; requests from any others go through Flask.
 HANDED_ERROR = "digits.direct_upload.error"  # The environ key of an exception handed over to Flask.
 
@@ -57,11 +59,11 @@ class DirectUpload:
         if headers is None or boundary is None or length is None:
             return self._through_flask(environ, start_response, origin)
         body = environ["wsgi.input"].read(length)
-        data = _single_file(body, boundary) if len(body) == length else None
-        if data is None:
+        file = _single_file(body, boundary) if len(body) == length else None
+        if file is None:
             return self._hand_over(environ, start_response, body)
         try:
-            text = self._read(data)
+            text = self._read(body, file)
         except Exception as error:  # Refusals and failures alike are answered by Flask's error handlers.
             environ[monitoring.STARTED_KEY] = started  # Timed from here, as the work was.
             return self._hand_over(environ, start_response, body, error)
@@ -73,11 +75,11 @@ class DirectUpload:
             monitoring.log_request("POST", environ["PATH_INFO"], 200, seconds, len(answer), environ.get("REMOTE_ADDR"))
         return [answer]
 
-    def _read(self, data):
-        """What the route answers for this one image, read in a work slot."""
+    def _read(self, body, file):
+        """What the route answers for the image body[file], read in a work slot (and only there copied out)."""
         admission.take_slot(self._app)
         try:
-            return api.read_images([data], classifier.get(self._app), self._app.config)[0].text
+            return api.read_images([body[file]], classifier.get(self._app), self._app.config)[0].text
         finally:
             admission.release_slot(self._app)
 
@@ -115,7 +117,7 @@ def _content_length(environ, limit):
 
 
 def _single_file(body, boundary):
-    """The bytes of the one part of a form that holds a file in the field `file` and nothing else, or None.
+    """Where in body (a slice) the file is, for a form of one part holding a file in the field `file`; or None.
 
     Strict on purpose: no preamble, no epilogue but a line break, only Content-Disposition and Content-Type
     headers, and the boundary nowhere inside the file. Whatever this leaves, Flask's parser reads.
@@ -128,10 +130,9 @@ def _single_file(body, boundary):
     headers_end = body.find(b"\r\n\r\n", len(opening) - 2, end)
     if headers_end < 0:
         return None
-    data = body[headers_end + 4 : end]
-    if marker in data or not _sound_headers(body[len(opening) : headers_end]):
+    if body.find(marker, headers_end + 4, end) >= 0 or not _sound_headers(body[len(opening) : headers_end]):
         return None
-    return data
+    return slice(headers_end + 4, end)
 
 
 def _sound_headers(block):
