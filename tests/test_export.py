@@ -41,6 +41,50 @@ def test_metadata_reader_agrees_with_the_onnx_library():
     assert model_file.read_export_metadata(path) == expected
 
 
+def test_the_served_export_computes_no_shapes_at_run_time():
+    import onnx
+
+    operators = {node.op_type for node in onnx.load(str(model_file.export_path(MODEL_PATH))).graph.node}
+    assert "Reshape" in operators and not operators & {"Shape", "Gather", "Slice", "Concat", "Cast"}
+
+
+def test_constant_flatten_shapes_gives_the_same_outputs_bit_for_bit():
+    """A converter's Flatten (its shape computed from the input's, as tf2onnx writes it) made constant."""
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    from digits.training import export
+
+    constant = lambda name, values: numpy_helper.from_array(np.array(values, dtype=np.int64), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Relu", ["x"], ["features"]),
+        helper.make_node("Shape", ["features"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"]),
+        helper.make_node("Concat", ["batch", "rest"], ["target"], axis=0),
+        helper.make_node("Reshape", ["features", "target"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "weights"], ["y"]),
+    ]
+    rng = np.random.default_rng(0)
+    graph = helper.make_graph(
+        nodes, "flatten",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 4, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 7])],
+        [constant("zero", [0]), constant("rest", [60]),
+         numpy_helper.from_array(rng.standard_normal((60, 7)).astype(np.float32), "weights")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    before = onnx.load_from_string(model.SerializeToString())
+    folded = export._constant_flatten_shapes(model)
+    onnx.checker.check_model(folded)
+    assert [node.op_type for node in folded.graph.node] == ["Relu", "Reshape", "MatMul"]
+    assert {initializer.name for initializer in folded.graph.initializer} == {"weights", "flat/constant_shape"}
+    x = rng.standard_normal((5, 3, 4, 5)).astype(np.float32)
+    run = lambda m: onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(  # noqa: E731
+        None, {"x": x})[0]
+    assert np.array_equal(run(folded), run(before))
+
+
 def copy_pair(folder, h5_bytes):
     """The committed export beside an .h5 made of h5_bytes, in folder; returns the .h5's path."""
     model = folder / MODEL_PATH.name
