@@ -160,3 +160,18 @@ def test_shrinking_only_the_inked_part_of_a_canvas_is_exact(side):
                 rng.integers(0, 256)
         whole = np.asarray(decoding._shrink(Image.fromarray(gray), decoding.WORKING_SIDE), dtype=np.float32) / 255.0
         assert np.array_equal(decoding._shrink_canvas(gray, decoding.WORKING_SIDE), whole)
+
+
+def test_the_flat_background_check_counts_what_the_median_finds():
+    """_is_flat_at (a count) against _flat_background (a median), on samples with many ties, odd and even sizes."""
+    rng = np.random.default_rng(5)
+    flat = 0
+    for _ in range(4000):
+        size = int(rng.integers(1, 40))
+        levels = rng.choice([0.0, 0.2, 1 / 255, 0.5, 1.0], size=int(rng.integers(1, 4)), replace=False)
+        samples = rng.choice(levels, size=size, p=rng.dirichlet(np.ones(len(levels)))).astype(np.float32)
+        expected = preparation._flat_background(samples.astype(np.float64))
+        for value in map(np.float32, {*samples.tolist(), 0.0}):
+            assert preparation._is_flat_at(samples, value) == (expected is not None and expected == value)
+        flat += expected is not None
+    assert 1000 < flat < 3000  # Both answers were tried often.

@@ -35,6 +35,8 @@ FEW_STROKES = 3  # label_strokes measures this many strokes one by one; more, al
 # A digit enlarged by this much or more (a crop of 16 pixels or less: a small scan) is enlarged smoothly (bicubic)
 # at SUPERSAMPLE times the box, then anti-aliased down, instead of stretching its pixels bilinearly to the box.
 SMOOTH_ENLARGE = 1.2
+_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # Strokes are 8-connected; made once, shared, so read-only.
+_EIGHT_NEIGHBOURS.flags.writeable = False
 
 
 def scale_pixels(images):
@@ -127,6 +129,16 @@ def _flat_background(values):
     return np.float32(chosen[0]) if chosen.min() == chosen.max() else None
 
 
+def _is_flat_at(samples, value):
+    """Whether _flat_background(samples as float64) is `value`: the darker half of the samples is all `value`.
+
+    It is exactly when `value` is their minimum and at least half of them, rounded up, hold it. For an odd count
+    the median is then the minimum itself; for an even count the lower middle one is, and the upper middle one
+    either is too or lies above the median, halfway between them. Counting needs no sort.
+    """
+    return samples.min() == value and np.count_nonzero(samples == value) >= (samples.size + 1) // 2
+
+
 def _normalize_clean_canvas(gray):
     """normalize_digit's result, computed on a window around the ink, for a clean canvas; None for other images."""
     window = clean_canvas_ink(gray)
@@ -167,8 +179,9 @@ def clean_canvas_ink(gray):
         return None  # No 2x2 block of pure background outside the window: nothing to gain.
     window = gray[top:bottom, left:right]
 
-    # ink_positive: the border's median is the background; the outside blocks all average to one value.
-    flat_block = float(_block_mean(np.full((2, 2), background, dtype=np.float32))[0, 0])
+    # ink_positive: the border's median is the background; the outside blocks all average to one value (the
+    # same float32 sums _block_mean makes).
+    flat_block = float((background + background + background + background) / np.float32(4))
     smooth = _block_mean(window)
     darkest, brightest = min(flat_block, float(smooth.min())), max(flat_block, float(smooth.max()))
     invert = float(background) - darkest > brightest - float(background)
@@ -177,10 +190,9 @@ def clean_canvas_ink(gray):
 
     # flatten_background: the fit must find the same flat background, equal to the outside's value.
     samples, _ = _background_samples(gray)
-    fitted = _flat_background((1.0 - samples if invert else samples).ravel().astype(np.float64))
-    if fitted is None or fitted != outside:
+    if not _is_flat_at(1.0 - samples if invert else samples, outside):
         return None
-    residual = ink - fitted  # Zero outside the window.
+    residual = ink - outside  # Zero outside the window.
     peak = max(0.0, float(_block_mean(residual).max()))
     if peak < MIN_CONTRAST:
         raise exceptions.NoDigitFound("No digit found: the image is blank or has too little contrast.")
@@ -192,7 +204,7 @@ def clean_canvas_ink(gray):
 def label_strokes(ink):
     """The strokes: (labels, count, areas, boxes) of the 8-connected blobs of strong pixels (ink > INK_THRESHOLD);
     areas and boxes (find_objects slices) are indexed by label - 1."""
-    labels, count = ndimage.label(ink > INK_THRESHOLD, structure=np.ones((3, 3)))
+    labels, count = ndimage.label(ink > INK_THRESHOLD, structure=_EIGHT_NEIGHBOURS)
     if count == 0:
         raise exceptions.NoDigitFound("No digit found in the image.")
     if count > FEW_STROKES:
@@ -227,6 +239,8 @@ def digit_mask(ink, strokes=None):
                 kept.add(i)
                 box = _union(box, _box(boxes[i]))
                 grew = True
+    if len(kept) == 1:  # Most digits: one stroke, or one kept.
+        return labels == largest + 1
     keep = np.zeros(count + 1, dtype=bool)  # A lookup table by label: one pass over the image.
     keep[np.fromiter(kept, dtype=np.int64) + 1] = True
     return keep[labels]
@@ -321,15 +335,22 @@ def _restroke(image, width):
 
 def grow(mask, pixels):
     """ndimage.binary_dilation(mask, iterations=pixels): `pixels` passes of the 4-neighbour cross, which
-    together reach every pixel within `pixels` steps along rows and columns (a diamond)."""
+    together reach every pixel within `pixels` steps along rows and columns (a diamond).
+
+    The diamond's row dy is a run of 2 * (pixels - |dy|) + 1 columns: the runs are widened a column each side at
+    a time, then taken at each row's offset (4 * pixels whole-array operations, not one per diamond pixel)."""
     height, width = mask.shape
     padded = np.zeros((height + 2 * pixels, width + 2 * pixels), dtype=bool)
     padded[pixels : pixels + height, pixels : pixels + width] = mask
-    grown = np.zeros((height, width), dtype=bool)
-    for dy in range(-pixels, pixels + 1):
-        reach = pixels - abs(dy)
-        for dx in range(-reach, reach + 1):
-            grown |= padded[pixels + dy : pixels + dy + height, pixels + dx : pixels + dx + width]
+    runs = [padded[:, pixels : pixels + width]]  # runs[w]: set if any of columns x - w to x + w is, per padded row.
+    for half in range(1, pixels + 1):
+        run = runs[-1] | padded[:, pixels - half : pixels - half + width]
+        runs.append(np.bitwise_or(run, padded[:, pixels + half : pixels + half + width], out=run))
+    grown = runs[pixels][pixels : pixels + height].copy()
+    for dy in range(1, pixels + 1):
+        run = runs[pixels - dy]
+        grown |= run[pixels - dy : pixels - dy + height]
+        grown |= run[pixels + dy : pixels + dy + height]
     return grown
 
 

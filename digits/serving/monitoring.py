@@ -27,17 +27,26 @@ STARTED_KEY = "digits.started"  # The environ key of a request's time.perf_count
 
 access_log = logging.getLogger("digits.access")
 blueprint = flask.Blueprint("monitoring", __name__)
+_children = {}  # (metric, label values) -> its child: labels() checks its arguments and locks every time.
+
+
+def _child(metric, *values):
+    """metric.labels(*values), looked up once per process and label values (few: routes, statuses, digits, codes)."""
+    child = _children.get((metric, values))
+    if child is None:
+        child = _children[(metric, values)] = metric.labels(*values)
+    return child
 
 
 def record_predictions(digits):
     """Count each predicted digit."""
     for digit in digits:
-        PREDICTIONS.labels(digit=str(int(digit))).inc()
+        _child(PREDICTIONS, str(int(digit))).inc()
 
 
 def record_error(code):
     """Count an error answer by its code."""
-    ERRORS.labels(error=code).inc()
+    _child(ERRORS, code).inc()
 
 
 @blueprint.get("/metrics")
@@ -76,8 +85,8 @@ def _observe(response):
 def record_request(method, endpoint, status, seconds):
     """Count and time one answered request; endpoint is its route's rule ("/upload"), never the raw path."""
     method = method if method in KNOWN_METHODS else "other"  # Any token is a method.
-    REQUESTS.labels(method=method, endpoint=endpoint, status=str(status)).inc()
-    LATENCY.labels(endpoint=endpoint).observe(seconds)
+    _child(REQUESTS, method, endpoint, str(status)).inc()
+    _child(LATENCY, endpoint).observe(seconds)
 
 
 def log_request(method, path, status, seconds, size, remote):
