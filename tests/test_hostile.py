@@ -178,6 +178,23 @@ def test_too_many_files_has_its_own_code(client, app):
                       413, "too_many_files")
 
 
+@pytest.mark.parametrize("patched", [False, True])
+def test_a_work_slot_pauses_for_other_greenlets_only_under_gevent(app, monkeypatch, patched):
+    """gunicorn's gevent worker patches time.sleep; its sleep(0) lets waiting greenlets see the slot taken. Under
+    threads a sleep(0) would only cost a timer's slack."""
+    import time
+
+    import gevent
+
+    pauses = []
+    sleep = gevent.sleep if patched else time.sleep
+    monkeypatch.setattr(time, "sleep", lambda seconds: pauses.append(seconds) or sleep(seconds))
+    monkeypatch.setattr(time.sleep, "__module__", sleep.__module__)
+    admission.take_slot(app)
+    admission.release_slot(app)
+    assert pauses == ([0] if patched else [])
+
+
 def test_work_over_capacity_is_a_fast_503_with_retry_after(client, app):
     slots = app.extensions[admission.EXTENSION_KEY]
     taken = 0
