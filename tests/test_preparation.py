@@ -135,6 +135,15 @@ def test_morphology_is_scipys(shape):
                                   ndimage.grey_erosion(image, footprint=disk))
 
 
+def test_reflect_padding_reads_past_the_edges_as_scipy_does():
+    """SciPy's "reflect" is NumPy's "symmetric": every reach short of each side, on tall, wide and square images."""
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (2, 5), (5, 2), (7, 3), (6, 6)]:
+        image = rng.random(shape).astype(np.float32)
+        for reach in range(min(shape)):
+            assert np.array_equal(preparation._reflect_pad(image, reach), np.pad(image, reach, mode="symmetric"))
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_strokes_are_measured_as_scipy_measures_them(seed):
     """Areas and boxes of 1 to 6 strokes, one by one (few) or all at once (many): SciPy's and NumPy's."""
