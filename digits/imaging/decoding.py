@@ -157,8 +157,8 @@ def _shrink_canvas(gray, working_side):
     shrunk = np.full((shrunk_size[1], shrunk_size[0]), np.float32(background) / np.float32(255.0), np.float32)
     part = image.resize((right - left, bottom - top), Image.Resampling.BOX,
                         box=(left * scale_x, top * scale_y, right * scale_x, bottom * scale_y))
-    shrunk[top:bottom, left:right] = np.frombuffer(part.tobytes(), np.uint8).reshape(bottom - top, right - left)
-    shrunk[top:bottom, left:right] /= 255.0
+    pixels = np.frombuffer(part.tobytes(), np.uint8).reshape(bottom - top, right - left)
+    np.divide(pixels, np.float32(255.0), out=shrunk[top:bottom, left:right], dtype=np.float32)
     return shrunk
 
 
