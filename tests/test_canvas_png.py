@@ -75,6 +75,23 @@ def test_every_filter_type_decodes_exactly(seed):
         assert decoded is not None and decoded.dtype == np.uint8 and np.array_equal(decoded, gray)
 
 
+@pytest.mark.parametrize("below", range(5))
+def test_blank_rows_above_and_below_the_ink_decode_exactly(below):
+    """Rows of zero bytes below the ink: filtered None or Sub they are black; Up, Average or Paeth may repeat
+    the ink above them (a row equal to the one above, filtered Up, is all zero bytes)."""
+    rng = np.random.default_rng(below)
+    gray = np.zeros((24, 9), np.uint8)
+    gray[6:11] = rng.integers(1, 256, (5, 9), dtype=np.uint8)
+    gray[11:14] = gray[10]  # Repeated rows: zero bytes under Up.
+    kinds = np.concatenate([rng.integers(0, 5, 11), [2, 2, 2], np.full(10, below)])
+    for pixels in (gray_rgba(gray), gray):
+        decoded = canvas_png.decode_gray(png(pixels, kinds))
+        assert decoded is not None and np.array_equal(decoded, gray)
+    blank = np.zeros((5, 7), np.uint8)
+    for pixels in (gray_rgba(blank), blank):
+        assert np.array_equal(canvas_png.decode_gray(png(pixels, rng.integers(0, 5, 5))), blank)
+
+
 def test_the_real_chromium_canvas_is_decoded_as_pillow_decodes_it():
     data = images.CHROMIUM_CANVAS.read_bytes()
     expected = np.asarray(Image.open(io.BytesIO(data)))[..., 0]
