@@ -36,7 +36,7 @@ def take_slot(app):
     # Under gevent, CPU work never yields: without this pause every request would find the slot free (its
     # holder done), and queue instead, unbounded, for the event loop. Paused, the others reach the slot, see
     # it taken and wait for it, with a timeout. Threads need no pause (the OS interleaves them), and a real
-    # sleep(0) would cost a timer's slack, about 0.1 ms.
+    # sleep(0) would cost a timer's slack on every request.
     if _sleep_switches_greenlets():
         time.sleep(0)
     # Timed here too: the timers of gevent's waiters are late when CPU work blocks the loop.
@@ -47,7 +47,7 @@ def take_slot(app):
 
 def _sleep_switches_greenlets():
     """Whether time.sleep is gevent's (gunicorn's gevent worker patches it), whose sleep(0) runs the event loop."""
-    return getattr(time.sleep, "__module__", "").startswith("gevent")
+    return (getattr(time.sleep, "__module__", None) or "").startswith("gevent")
 
 
 def release_slot(app):

@@ -74,8 +74,8 @@ def _constant_flatten_shapes(model):
     dropped.
 
     The converter computes a Flatten's target shape at run time (Shape, Gather, Cast, Slice, Concat, Cast): six
-    small operators a request, about a twentieth of the model's time, for a shape fixed but for the batch. A
-    constant (-1, sizes...) asks the same of Reshape, so the outputs are the same, bit for bit.
+    small operators run on every call for a shape fixed but for the batch. A constant (-1, sizes...) asks the
+    same of Reshape, so the outputs are the same, bit for bit.
     """
     import onnx
     from onnx import numpy_helper
