@@ -1,11 +1,15 @@
 """The served export against the Keras model it was made from: the same answers, and a stale export refused."""
 
+import io
+
 import numpy as np
 import pytest
 
 from digits import model_file
+from digits.imaging import preparation
 from digits.model_file import DEFAULT_PATH as MODEL_PATH
-from digits.serving import classifier
+from digits.serving import classifier, reading
+from testsupport import images
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +28,27 @@ def test_export_gives_the_keras_models_answers_on_all_mnist_test_images(app, ker
     differing = np.flatnonzero(np.argmax(served, axis=1) != np.argmax(expected, axis=1))
     assert differing.size == 0, f"the export reads test images {differing[:20].tolist()} differently"
     assert float(np.max(np.abs(served - expected))) < 1e-4
+
+
+def test_mnist_test_digits_posted_to_the_service_get_the_keras_models_answers(client, keras_model, mnist):
+    """As a client checks it: each of MNIST's 10,000 test digits POSTed to /predict as a 28x28 PNG, the answer
+    against the Keras model's for the digit itself (the same digit or the same refusal, probabilities within 1e-4)."""
+    served = classifier.get(client.application)
+    expected = np.asarray(keras_model.predict(preparation.scale_pixels(mnist.x_test)[..., None], batch_size=1000,
+                                              verbose=0), dtype=np.float64)
+    expected_reads = reading.read_digits(expected, served.metadata)
+    worst, refused = 0.0, 0
+    for digit, probabilities, (read, _) in zip(mnist.x_test, expected, expected_reads):
+        response = client.post("/predict", data={"file": (io.BytesIO(images.png_bytes(digit)), "digit.png")})
+        if read is None:  # The model's eleventh output says "not a digit": the service refuses it too.
+            assert (response.status_code, response.get_json()["error"]) == (422, "not_a_digit")
+            refused += 1
+            continue
+        answer = response.get_json()
+        assert response.status_code == 200 and answer["digit"] == read
+        worst = max(worst, float(np.max(np.abs(np.array(answer["probabilities"]) - probabilities[:10]))))
+    assert worst < 1e-4
+    assert refused == served.metadata["test_refused"]
 
 
 def test_export_records_the_h5_it_was_made_from():

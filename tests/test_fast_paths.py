@@ -19,7 +19,7 @@ def general_decode(data, monkeypatch):
 
 
 def general_normalize(gray):
-    """normalize_digit's general path, step by step."""
+    """apply_recipe's general path, step by step."""
     ink = preparation.flatten_background(preparation.ink_positive(gray))
     return preparation.fit_and_center(ink, preparation.digit_mask(ink))
 
@@ -57,7 +57,7 @@ def test_the_real_chromium_canvas_takes_both_fast_paths(monkeypatch):
     assert decoding._decode_canvas(data, decoding.DEFAULT_MAX_PIXELS, decoding.WORKING_SIDE) is not None
     assert preparation._normalize_clean_canvas(gray) is not None
     assert np.array_equal(gray, general_decode(data, monkeypatch))
-    assert np.array_equal(preparation.normalize_digit(gray), general_normalize(gray))
+    assert np.array_equal(preparation.apply_recipe(gray), general_normalize(gray))
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_preparation_fast_path_matches_the_general_path(uploads):
     for data in uploads:
         gray = decoding.decode_grayscale(data)
         fast_taken += outcome(preparation._normalize_clean_canvas, gray) is not None
-        assert_same(outcome(preparation.normalize_digit, gray), outcome(general_normalize, gray))
+        assert_same(outcome(preparation.apply_recipe, gray), outcome(general_normalize, gray))
     assert fast_taken >= 20
 
 
@@ -104,7 +104,7 @@ def random_canvas(seed):
 @pytest.mark.parametrize("seed", range(60))
 def test_preparation_fast_path_on_random_canvases(seed):
     gray = random_canvas(seed)
-    assert_same(outcome(preparation.normalize_digit, gray), outcome(general_normalize, gray))
+    assert_same(outcome(preparation.apply_recipe, gray), outcome(general_normalize, gray))
 
 
 def test_a_colour_or_transparent_png_is_left_to_the_general_path(monkeypatch):

@@ -88,11 +88,42 @@ def test_specks_and_ruled_lines_at_the_edges_are_ignored(reference):
     assert close(prepared(image), reference) < TOLERANCE
 
 
-def test_mnist_digits_come_out_nearly_unchanged(mnist):
+def test_the_recipe_leaves_mnist_digits_nearly_unchanged(mnist):
     digits = preparation.scale_pixels(mnist.x_test[:500])
-    differences = np.array([close(preparation.normalize_digit(digit), digit) for digit in digits])
+    differences = np.array([close(preparation.apply_recipe(digit), digit) for digit in digits])
     assert np.median(differences) < 0.005
     assert np.mean(differences < 0.02) > 0.95
+
+
+def test_every_mnist_digit_is_read_as_it_is(mnist):
+    digits = preparation.scale_pixels(np.concatenate([mnist.x_train, mnist.x_test]))
+    assert all(preparation.is_mnist_digit(digit) for digit in digits)
+    prepared_digit = preparation.normalize_digit(digits[0])
+    assert np.array_equal(prepared_digit, digits[0]) and prepared_digit is not digits[0]
+    assert np.array_equal(preparation.prepare_upload(images.png_bytes(mnist.x_test[0])), digits[-10000])
+
+
+def small_in_the_middle(digit):
+    """The digit shrunk to half its size, in the middle of a black 28x28."""
+    half = np.asarray(Image.fromarray(digit).resize((14, 14), Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.pad(half, 7)
+
+
+@pytest.mark.parametrize("variant", [
+    pytest.param(lambda digit: np.roll(digit, 3, axis=1), id="off-centre"),
+    pytest.param(lambda digit: 1.0 - digit, id="black-on-white"),
+    pytest.param(small_in_the_middle, id="small"),
+    pytest.param(lambda digit: digit * 0.5, id="faint"),
+    pytest.param(lambda digit: np.clip(digit + np.random.default_rng(3).uniform(0, 0.05, digit.shape), 0, 1),
+                 id="noisy-background"),
+])
+def test_a_28x28_image_in_another_format_gets_the_recipe(mnist, variant):
+    original = next(digit for digit in preparation.scale_pixels(mnist.x_test[:50])
+                    if not digit[:, :4].any() and not digit[:, -4:].any())  # Room to move it sideways.
+    image = variant(original).astype(np.float32)
+    assert not preparation.is_mnist_digit(image)
+    assert np.array_equal(preparation.normalize_digit(image), preparation.apply_recipe(image))
+    assert close(preparation.normalize_digit(image), preparation.apply_recipe(original)) < TOLERANCE
 
 
 @pytest.mark.parametrize(

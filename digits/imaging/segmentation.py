@@ -9,7 +9,8 @@ much shorter than the line, for blobs much wider than tall, for each stroke a cu
 joining two tall strokes that stand side by side (two digits, nearly always). A line read confidently as
 one digit is one digit when it is narrow as one or no reading as several is clearly better. Each chosen
 digit is prepared exactly as a single digit is, and a line read as one digit gives exactly what
-`preparation.prepare_upload` gives.
+`preparation.prepare_upload` gives. An image already in MNIST's format (28x28, one digit fitted and centred
+as MNIST's are: `preparation.is_mnist_digit`) is that one digit, read as it is.
 """
 
 import collections
@@ -65,16 +66,20 @@ def prepare_number(data, max_pixels=decoding.DEFAULT_MAX_PIXELS, classify=None):
     if width > WIDE_ASPECT * height:
         working_side = min(MAX_WORKING_SIDE, max(working_side, round(MIN_LINE_PIXELS * width / height)))
     gray = decoding.decode_grayscale(data, max_pixels=max_pixels, working_side=working_side)
-    line = _find_line(gray)
-    # Several digits small in a large image (a number in a photo): decode again with more pixels per digit.
-    larger = min(MAX_WORKING_SIDE, round(working_side * MIN_DIGIT_PIXELS / line.height))
-    if line.height < MIN_DIGIT_PIXELS and max(gray.shape) < max(height, width) and larger > working_side \
-            and len(line.atoms) > 1:
-        gray = decoding.decode_grayscale(data, max_pixels=max_pixels, working_side=larger)
+    if preparation.is_mnist_digit(gray):
+        digits = [_as_is(gray, classify)]
+    else:
         line = _find_line(gray)
+        # Several digits small in a large image (a number in a photo): decode again with more pixels per digit.
+        larger = min(MAX_WORKING_SIDE, round(working_side * MIN_DIGIT_PIXELS / line.height))
+        if line.height < MIN_DIGIT_PIXELS and max(gray.shape) < max(height, width) and larger > working_side \
+                and len(line.atoms) > 1:
+            gray = decoding.decode_grayscale(data, max_pixels=max_pixels, working_side=larger)
+            line = _find_line(gray)
+        digits = _read(line, classify)
     scale_y, scale_x = height / gray.shape[0], width / gray.shape[1]
     return [Digit(image, _scale_box(box, scale_x, scale_y), cut, probabilities)
-            for image, box, cut, probabilities in _read(line, classify)]
+            for image, box, cut, probabilities in digits]
 
 
 def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
@@ -102,7 +107,15 @@ def segment(gray, classify=None):
 
     Boxes are (left, top, width, height) in the pixels of `gray`; probabilities as Digit's.
     """
-    return _read(_find_line(np.asarray(gray, dtype=np.float32)), classify)
+    gray = np.asarray(gray, dtype=np.float32)
+    return [_as_is(gray, classify)] if preparation.is_mnist_digit(gray) else _read(_find_line(gray), classify)
+
+
+def _as_is(gray, classify):
+    """A digit in MNIST's format (preparation.is_mnist_digit) read as it is, as _read's tuple: one digit, as
+    MNIST's images are; its box that of its strong pixels, as a stroke's."""
+    probabilities = None if classify is None else np.asarray(classify(gray[None]), np.float64)[0]
+    return gray, _mask_box(gray > preparation.INK_THRESHOLD), False, probabilities
 
 
 def _find_line(gray):
