@@ -1,4 +1,4 @@
-"""Speed against the original, side by side in one run: `python3 -m benchmarks.load` (about 7 minutes; `--quick`: 3).
+"""Speed against the original, side by side in one run: `python3 -m benchmarks.load` (about 7 minutes; `--quick`: 2).
 
     python3 -m benchmarks.load [--quick] [--skip-original] [--skip-production] [--skip-constant]
                                [--workers N] [--worker-class sync|gthread] [--threads N] [--env K=V]
