@@ -102,15 +102,6 @@ def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
         raise exceptions.CorruptImage("The image header could not be read.") from None
 
 
-def segment(gray, classify=None):
-    """The digits on the line of a grayscale image (H, W), left to right, as (28x28, box, cut, probabilities).
-
-    Boxes are (left, top, width, height) in the pixels of `gray`; probabilities as Digit's.
-    """
-    gray = np.asarray(gray, dtype=np.float32)
-    return [_as_is(gray, classify)] if preparation.is_mnist_digit(gray) else _read(_find_line(gray), classify)
-
-
 def _as_is(gray, classify):
     """A digit in MNIST's format (preparation.is_mnist_digit) read as it is, as _read's tuple: one digit, as
     MNIST's images are; its box that of its strong pixels, as a stroke's."""
