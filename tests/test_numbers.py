@@ -177,3 +177,25 @@ def test_realistic_single_digits_read_as_before_through_the_number_path(app):
     now = [read(served, data) for _, _, data in uploads]
     same = np.mean([text == str(int(digit)) for text, digit in zip(now, before)])
     assert same >= 59 / 60, f"{same:.1%} of {len(uploads)} realistic single digits read as prepare_upload reads them"
+
+
+def test_an_mnist_digit_is_one_digit_read_as_it_is(app):
+    from digits.imaging import preparation
+    from digits.training import mnist_data
+
+    digit = mnist_data.load_mnist(allow_download=False).x_test[0]
+    pixels = preparation.scale_pixels(digit)
+    asked = []
+
+    def classify(batch):
+        asked.append(batch.copy())
+        return classifier.get(app).predict(batch)
+
+    (read,) = segmentation.prepare_number(images.png_bytes(digit), classify=classify)
+    assert np.array_equal(read.image, pixels) and not read.cut
+    assert len(asked) == 1 and np.array_equal(asked[0], pixels[None])  # The model asked once, for the digit itself.
+    assert np.array_equal(read.probabilities, classifier.get(app).predict(pixels[None])[0])
+    rows, cols = np.flatnonzero((pixels > preparation.INK_THRESHOLD).any(axis=1)), np.flatnonzero(
+        (pixels > preparation.INK_THRESHOLD).any(axis=0))
+    assert read.box == {"left": int(cols[0]), "top": int(rows[0]), "width": int(cols[-1] - cols[0] + 1),
+                        "height": int(rows[-1] - rows[0] + 1)}
