@@ -1,5 +1,6 @@
 """gunicorn with the production settings: mixed load, a killed worker, and a graceful SIGTERM."""
 
+import importlib.metadata
 import os
 import pathlib
 import signal
@@ -10,7 +11,7 @@ import pytest
 import requests
 
 from benchmarks import soak
-from digits.serving import page
+from digits.serving import page, worker
 from testsupport.http import multipart
 from testsupport.images import canvas_png
 from testsupport.servers import Gunicorn
@@ -99,3 +100,28 @@ def test_sigterm_lets_in_flight_requests_finish(gunicorn):
     sender.join(timeout=30)
     assert result["response"].status_code == 200 and result["response"].json() == "7"
     assert gunicorn.process.wait(timeout=30) == 0
+
+
+def test_inside_the_block_entry_points_answer_as_the_packages_metadata_does_from_one_reading(monkeypatch):
+    read = importlib.metadata.entry_points
+    groups = ["console_scripts", "gevent.plugins.monkey.will_patch_all", "no.such.group"]
+    expected = {group: sorted(map(str, read(group=group))) for group in groups}
+    assert expected["console_scripts"]  # gunicorn's own command, at least: the comparison is not of nothing.
+    readings = []
+    distributions = importlib.metadata.distributions
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: readings.append(1) or distributions())
+    with worker.entry_points_read_once():
+        for _ in range(25):  # As often as gevent's patching asks.
+            assert {group: sorted(map(str, importlib.metadata.entry_points(group=group))) for group in groups} \
+                == expected
+    assert len(readings) == 1
+    assert importlib.metadata.entry_points is read
+
+
+def test_the_worker_monkey_patches_with_entry_points_read_once(monkeypatch):
+    seen = []
+    monkeypatch.setattr(worker.GeventWorker, "patch", lambda self: seen.append(importlib.metadata.entry_points))
+    read = importlib.metadata.entry_points
+    worker.DigitsWorker.patch(object.__new__(worker.DigitsWorker))
+    assert len(seen) == 1 and seen[0] is not read  # gevent's patching ran, with the reading-once lookup.
+    assert importlib.metadata.entry_points is read
