@@ -81,7 +81,7 @@ def parse_args(argv=None):
     """The run's length and the gunicorn settings to try instead of gunicorn.conf.py's."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of about 2 minutes")
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10, quick 3)")
     parser.add_argument("--connections", type=int, nargs="+", default=list(CONNECTIONS), help="wrk connections")
     parser.add_argument("--images", nargs="+", default=list(IMAGES), choices=list(IMAGES))
