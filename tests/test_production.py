@@ -1,4 +1,4 @@
-"""gunicorn with the production settings: mixed load, a killed worker, and a graceful SIGTERM."""
+"""gunicorn with the production settings: mixed load, a killed worker, a graceful SIGTERM, and the worker's start."""
 
 import importlib.metadata
 import os
