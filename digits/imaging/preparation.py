@@ -10,9 +10,8 @@ import functools
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
-from digits.imaging import decoding, exceptions
+from digits.imaging import decoding, exceptions, ndimage_routines
 
 IMAGE_SIDE = 28  # The model's input is 28x28 ...
 DIGIT_BOX = 20  # ... the digit fitted into a 20x20 box ...
@@ -36,8 +35,6 @@ FEW_STROKES = 3  # label_strokes measures this many strokes one by one; more, al
 # A digit enlarged by this much or more (a crop of 16 pixels or less: a small scan) is enlarged smoothly (bicubic)
 # at SUPERSAMPLE times the box, then anti-aliased down, instead of stretching its pixels bilinearly to the box.
 SMOOTH_ENLARGE = 1.2
-_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)  # Strokes are 8-connected; made once, shared, so read-only.
-_EIGHT_NEIGHBOURS.flags.writeable = False
 # An image in MNIST's own format (is_mnist_digit): every one of MNIST's 70,000 digits is, by these bounds.
 MNIST_BOX_SIDES = (19, 20)  # The longer side of its ink's box: DIGIT_BOX, or 19 where the fit left a blank edge.
 MNIST_CENTER_REACH = 1.0  # Its centre of mass at most this far from CENTER on each axis (MNIST's: 0.52).
@@ -238,11 +235,11 @@ def clean_canvas_ink(gray):
 def label_strokes(ink):
     """The strokes: (labels, count, areas, boxes) of the 8-connected blobs of strong pixels (ink > INK_THRESHOLD);
     areas and boxes (find_objects slices) are indexed by label - 1."""
-    labels, count = ndimage.label(ink > INK_THRESHOLD, structure=_EIGHT_NEIGHBOURS)
+    labels, count = ndimage_routines.label(ink > INK_THRESHOLD)
     if count == 0:
         raise exceptions.NoDigitFound("No digit found in the image.")
     if count > FEW_STROKES:
-        return labels, count, np.bincount(labels.ravel())[1:], ndimage.find_objects(labels)
+        return labels, count, np.bincount(labels.ravel())[1:], ndimage_routines.find_objects(labels, count)
     # A digit is mostly one to three strokes: a pass per stroke costs less than SciPy's and NumPy's general ones.
     areas, boxes = np.empty(count, np.intp), []
     for label in range(1, count + 1):
@@ -417,8 +414,7 @@ def _disk_filter(image, disk, combine):
     reach = disk.shape[0] // 2
     height, width = image.shape
     if reach >= min(height, width):  # Reflection would wrap more than once: SciPy's own rules then.
-        scipy_filter = ndimage.grey_dilation if combine is np.maximum else ndimage.grey_erosion
-        return scipy_filter(image, footprint=disk)
+        return ndimage_routines.disk_filter(image, disk, minimum=combine is np.minimum)
     padded = _reflect_pad(image, reach)
     lengths = disk.sum(axis=1)  # Row dy of the disk covers columns reach - w to reach + w, 2w + 1 pixels.
     runs = [padded[:, reach : reach + width].copy()]  # runs[w]: the combination over columns x - w to x + w.

@@ -20,9 +20,8 @@ import math
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
-from digits.imaging import canvas_png, decoding, exceptions, preparation
+from digits.imaging import canvas_png, decoding, exceptions, ndimage_routines, preparation
 
 WIDE_ASPECT = 2.0  # Images wider than twice their height are decoded larger, so each digit keeps pixels.
 MIN_LINE_PIXELS = 128  # ... at least this many rows then (up to MAX_WORKING_SIDE along the width).
@@ -314,8 +313,8 @@ def _cuts(columns, start, stop, line_height, components):
         if b.left >= a.left + spacing and b.right >= a.right + spacing:
             found.append(((min(a.right, b.right) + b.left) // 2, "overlap",
                           _is_tall(a, line_height) and _is_tall(b, line_height)))
-    smooth = ndimage.uniform_filter1d(columns[start:stop], 3)
-    lowest = ndimage.minimum_filter1d(smooth, 2 * (spacing // 2) + 1)
+    smooth = ndimage_routines.uniform_filter1d(columns[start:stop], 3)
+    lowest = ndimage_routines.minimum_filter1d(smooth, 2 * (spacing // 2) + 1)
     for x in range(spacing, width - spacing):
         is_minimum = smooth[x] == lowest[x] and smooth[x - 1] != smooth[x]  # A local minimum, counted once.
         if is_minimum and all(abs(start + x - other) >= spacing for other, *_ in found):
