@@ -1,6 +1,6 @@
 """The scipy.ndimage functions the service calls, from SciPy's compiled routines, without importing scipy.ndimage.
 
-Importing scipy.ndimage costs each worker about 0.3 s of its start (0.5 s from a cold disk) and 19 MiB: its
+Importing scipy.ndimage costs each worker about 0.3 s of its start (0.5 s from a cold disk) and 17 MiB: its
 array-API layer imports most of NumPy's submodules, numpy.f2py among them, and scipy.special. The functions
 used here are argument checks around two compiled modules, `_ni_label` and `_nd_image`, which load alone in
 milliseconds. So this module loads those from the installed SciPy (pinned in requirements.txt) and calls them
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class CompiledRoutines:
-    """The module's functions by the compiled routines scipy.ndimage's own call, with the arguments it passes."""
+    """The module's functions by the compiled routines that scipy.ndimage's functions call, with their arguments."""
 
     def __init__(self, label_module, image_module):
         self._label_module, self._image_module = label_module, image_module
