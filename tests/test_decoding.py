@@ -95,6 +95,30 @@ def test_a_bomb_is_refused_before_its_pixels_are_decoded(bomb, monkeypatch):
     assert decoded == []
 
 
+def test_a_webp_counts_double_against_the_pixel_limit():
+    """Pillow's WebP decoding peaks at about twice the memory a pixel of the other formats takes: a WebP may have
+    half the pixels, refused from its header with a message that says so; the same pixels as a PNG pass."""
+    image = images.drawn_digit(side=100).convert("RGB")
+    webp, png = images.encode(image, "WEBP", lossless=True), images.encode(image)
+    assert decoding.decode_grayscale(png, max_pixels=10_000).shape == (100, 100)
+    assert decoding.decode_grayscale(webp, max_pixels=20_000).shape == (100, 100)
+    with pytest.raises(exceptions.ImageTooLarge, match=r"at most 9,999 pixels are accepted for a WebP image\.$"):
+        decoding.decode_grayscale(webp, max_pixels=19_999)
+    assert decoding.decoding_work(webp, 20_000) == 10_000 and decoding.decoding_work(webp, 19_999) == 0
+
+
+def test_a_tiny_webp_of_many_pixels_is_refused_before_its_pixels_are_decoded(monkeypatch):
+    """A 5000x5000 WebP of one colour is a few dozen bytes, inside the 25-megapixel limit for other formats; decoding
+    it would hold about 400 MiB at once. Refused from its header, never loaded."""
+    data = images.encode(Image.new("L", (5000, 5000)), "WEBP", lossless=True, method=0)
+    assert len(data) < 1000
+    decoded = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda image: decoded.append(image))
+    with pytest.raises(exceptions.ImageTooLarge, match="5000x5000 pixels; at most 12,500,000 pixels"):
+        luminance_of(data)
+    assert decoded == []
+
+
 @pytest.mark.parametrize("size", [(1, 1), (1, 200), (200, 1)])
 def test_degenerate_sizes_decode(size):
     assert luminance_of(images.encode(Image.new("L", size, 255))).shape == (size[1], size[0])

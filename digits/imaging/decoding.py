@@ -27,6 +27,11 @@ TYPICAL_JPEG_SCANS = 10
 MAX_JPEG_SCANS = 100
 MAX_JPEG_SCAN_PIXELS = 500_000_000  # Scans x pixels: 20 scans of a 25-megapixel photo, 100 of 5 megapixels.
 MAX_GIF_BLOCKS = 100_000  # Before a GIF's first image: its comments and metadata, in sub-blocks of 255 bytes.
+# Pillow decodes a WebP through a full-size RGBA canvas of libwebp's, hands it over as a copy and loads that
+# into the image: about 16 bytes a pixel at the peak, against at most 8 for the other formats. A WebP counts
+# this many times against the pixel limit, so the dearest one allowed costs what the dearest PNG or TIFF does.
+PIXEL_WEIGHTS = {"WEBP": 2}
+FORMAT_NAMES = {"WEBP": "WebP"}
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +83,7 @@ def decoding_work(data, max_pixels=DEFAULT_MAX_PIXELS):
             image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Exception:  # Not an image, a damaged header, a bomb Pillow refuses: all reported when decoded.
         return 0
-    if image.width * image.height > max_pixels:
+    if image.width * image.height * PIXEL_WEIGHTS.get(image.format, 1) > max_pixels:
         return 0
     passes = -(-data.count(b"\xff\xda") // TYPICAL_JPEG_SCANS) if image.format == "JPEG" else 1
     return image.width * image.height * max(1, passes)
@@ -98,18 +103,20 @@ def _open(data, max_pixels):
         except Exception as error:
             log.info("unreadable image header: %s: %s", type(error).__name__, error)
             raise exceptions.CorruptImage("The image header could not be read (damaged or truncated).") from error
-    _refuse_too_many_pixels(image.size, max_pixels)
+    _refuse_too_many_pixels(image.size, max_pixels, image.format)
     return image
 
 
-def _refuse_too_many_pixels(size, max_pixels):
-    """Refuse by header dimensions, so a decompression bomb is never decoded."""
+def _refuse_too_many_pixels(size, max_pixels, image_format=None):
+    """Refuse by header dimensions, so a decompression bomb is never decoded (a WebP counting double)."""
     width, height = size
     if width < 1 or height < 1:
         raise exceptions.CorruptImage("The image has no pixels.")
-    if width * height > max_pixels:
+    weight = PIXEL_WEIGHTS.get(image_format, 1)
+    if width * height * weight > max_pixels:
+        of_format = f" for a {FORMAT_NAMES.get(image_format, image_format)} image" if weight > 1 else ""
         raise exceptions.ImageTooLarge(
-            f"The image is {width}x{height} pixels; at most {max_pixels:,} pixels are accepted."
+            f"The image is {width}x{height} pixels; at most {max_pixels // weight:,} pixels are accepted{of_format}."
         )
 
 
