@@ -1,6 +1,7 @@
 """Decoding: every format and mode Pillow reads becomes luminance in 0..1; hostile files become our errors."""
 
 import os
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -37,6 +38,32 @@ def test_sixteen_bit_png_uses_its_full_range():
     decoded = luminance_of(images.encode(Image.fromarray(pixels), "PNG"))
     assert decoded.max() == pytest.approx(1.0, abs=0.01)
     assert decoded.min() == pytest.approx(0.0, abs=0.01)
+
+
+def test_a_large_sixteen_bit_image_is_shrunk_before_it_becomes_floats():
+    """Shrunk in Pillow first, as 8-bit images are: NumPy never holds the full-size image (as floats, a
+    25-megapixel one held 550 MiB); the result is the 8-bit image's shrunk by the same filter, within a level."""
+    digit = images.drawn_digit(side=3000, width=90)
+    data = images.encode(Image.fromarray(np.asarray(digit, dtype=np.uint16) * 257), "PNG")
+    tracemalloc.start()
+    try:
+        decoded = luminance_of(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # NumPy's share; 3000x3000 as float64 alone would be 72 MB.
+    eight_bit = np.asarray(digit.resize(decoded.shape[::-1], Image.Resampling.BOX), dtype=np.float32) / 255
+    assert max(decoded.shape) == decoding.WORKING_SIDE and np.abs(decoded - eight_bit).max() < 1 / 255
+
+
+def test_a_sixteen_bit_images_scale_comes_from_all_its_pixels():
+    """Values up to 255 but for one pixel: 16 bits are in use, so the scale is 65535 even where shrinking
+    averages that pixel away."""
+    pixels = np.asarray(images.drawn_digit(side=600, width=30), dtype=np.uint16)  # 0 or 255: 8 bits' worth.
+    pixels[0, 0] = 1000
+    decoded = luminance_of(images.encode(Image.fromarray(pixels), "PNG"))
+    assert max(decoded.shape) == decoding.WORKING_SIDE
+    assert decoded.max() == pytest.approx(255 / 65535, abs=1e-3)
 
 
 def test_transparent_black_strokes_are_laid_on_white():

@@ -226,7 +226,9 @@ def _to_luminance(image, working_side):
         # stays one, and is handled there).
         return _shrink_array(_wide_range_to_unit(_shrink(image, working_side)), working_side)
     if image.mode in _INTEGER_MODES:
-        return _shrink_array(_wide_range_to_unit(image), working_side)
+        # 16-bit: shrunk first too (as floats at full size a 25-megapixel one held 550 MiB); the scale its range
+        # sets (8 or 16 bits used) read from the whole image, so a few bright pixels averaged away still count.
+        return _wide_range_to_unit(_shrink(image, working_side), extrema=image.getextrema())
     has_alpha = image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
     if has_alpha:
         image = image if image.mode == "RGBA" else image.convert("RGBA")  # Converting to its own mode copies.
@@ -253,8 +255,9 @@ def _flatten_alpha(luminance, alpha):
     return luminance * alpha + background * (1.0 - alpha)
 
 
-def _wide_range_to_unit(image):
-    """16-bit, 32-bit and float images to 0..1, by the range their values actually use."""
+def _wide_range_to_unit(image, extrema=None):
+    """16-bit, 32-bit and float images to 0..1, by the range their values actually use (`extrema`, the whole
+    image's (low, high), where `image` was shrunk from a 16-bit one)."""
     values = np.asarray(image, dtype=np.float64)  # Float64: the span of +-3e38 overflows float32.
     finite = np.isfinite(values)
     if not finite.all():
@@ -263,7 +266,7 @@ def _wide_range_to_unit(image):
         # Infinities take the extreme finite values on their side; NaN (no value) the lowest.
         low, high = float(values[finite].min()), float(values[finite].max())
         values = np.nan_to_num(values, nan=low, posinf=high, neginf=low)
-    low, high = float(values.min()), float(values.max())
+    low, high = (float(values.min()), float(values.max())) if extrema is None else extrema
     if image.mode == "F" or low < 0 or high > 65535:
         unit = (values - low) / (high - low) if high > low else np.zeros_like(values)
     else:
@@ -275,8 +278,9 @@ def _shrink(image, working_side):
     """Shrink so the longer side is at most working_side, averaging pixels (keeps thin strokes as gray)."""
     if max(image.size) <= working_side:
         return image
-    return image.resize(_shrunk_size(image.size, working_side), Image.Resampling.BOX,
-                        reducing_gap=SHRINK_REDUCING_GAP)
+    # Pillow's whole-factor reduction has no 16-bit modes; the BOX filter alone averages the same pixels, slower.
+    reducing_gap = None if image.mode.startswith("I;16") else SHRINK_REDUCING_GAP
+    return image.resize(_shrunk_size(image.size, working_side), Image.Resampling.BOX, reducing_gap=reducing_gap)
 
 
 def _shrunk_size(size, working_side):
