@@ -146,6 +146,26 @@ def test_a_tiny_webp_of_many_pixels_is_refused_before_its_pixels_are_decoded(mon
     assert decoded == []
 
 
+def test_a_run_length_coded_bmp_decodes_to_its_pixels():
+    pixels = np.asarray(images.drawn_digit(side=200, width=12))
+    assert np.array_equal(luminance_of(images.bmp_run_length(pixels)), pixels / np.float32(255))
+
+
+def test_a_bmp_of_too_many_bytes_of_runs_is_refused_before_it_is_opened(monkeypatch):
+    """Pillow decodes the runs in Python: past MAX_BMP_RUN_BYTES (2 MB, as dear as the dearest PNG) the file is
+    refused from its header, never opened; at the limit it decodes."""
+    data = images.bmp_run_length(np.asarray(images.drawn_digit(side=200, width=12)), run=2)
+    run_bytes = len(data) - (14 + 40 + 1024)
+    monkeypatch.setattr(decoding, "MAX_BMP_RUN_BYTES", run_bytes)
+    assert luminance_of(data).shape == (200, 200)
+    monkeypatch.setattr(decoding, "MAX_BMP_RUN_BYTES", run_bytes - 1)
+    opened = []
+    monkeypatch.setattr(Image, "open", lambda *args, **kwargs: opened.append(args))
+    with pytest.raises(exceptions.TooManyChunks, match="run-length-coded pixels take more than"):
+        luminance_of(data)
+    assert opened == [] and decoding.decoding_work(data) == 0
+
+
 @pytest.mark.parametrize("size", [(1, 1), (1, 200), (200, 1)])
 def test_degenerate_sizes_decode(size):
     assert luminance_of(images.encode(Image.new("L", size, 255))).shape == (size[1], size[0])

@@ -77,6 +77,27 @@ def gif_bomb(width, height):
     return head + frame + b"\x3b"
 
 
+def bmp_run_length(pixels, run=255):
+    """An 8-bit grey BMP (BI_RLE8) of a (H, W) uint8 array, in runs of equal pixels of at most `run`."""
+    height, width = pixels.shape
+    coded = bytearray()
+    for row in pixels[::-1]:  # A BMP's rows run bottom-up.
+        x = 0
+        while x < width:
+            length = 1
+            while x + length < width and length < run and row[x + length] == row[x]:
+                length += 1
+            coded += bytes((length, int(row[x])))
+            x += length
+        coded += b"\x00\x00"  # End of the row.
+    coded += b"\x00\x01"  # End of the bitmap.
+    palette = b"".join(bytes((level, level, level, 0)) for level in range(256))
+    offset = 14 + 40 + len(palette)
+    return (b"BM" + struct.pack("<IHHI", offset + len(coded), 0, 0, offset)
+            + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(coded), 2835, 2835, 256, 0)
+            + palette + bytes(coded))
+
+
 def jpeg_bomb(width, height):
     """A small JPEG with its frame header rewritten to claim width x height pixels."""
     data = bytearray(encode(Image.new("L", (16, 16), 128), "JPEG"))

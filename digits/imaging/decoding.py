@@ -10,6 +10,7 @@ goes to the log, never to the client).
 import io
 import logging
 import math
+import struct
 import warnings
 
 import numpy as np
@@ -27,6 +28,10 @@ TYPICAL_JPEG_SCANS = 10
 MAX_JPEG_SCANS = 100
 MAX_JPEG_SCAN_PIXELS = 500_000_000  # Scans x pixels: 20 scans of a 25-megapixel photo, 100 of 5 megapixels.
 MAX_GIF_BLOCKS = 100_000  # Before a GIF's first image: its comments and metadata, in sub-blocks of 255 bytes.
+# Pillow decodes a run-length-coded BMP in Python, about 0.6 us a run of two bytes: 8 MB of short runs took 2.7 s.
+# This many bytes of runs is about as dear as the dearest PNG; a digit needs a few kilobytes.
+MAX_BMP_RUN_BYTES = 2_000_000
+BMP_RUN_LENGTH_CODES = (1, 2)  # BI_RLE8 and BI_RLE4.
 # Pillow decodes a WebP through a full-size RGBA canvas of libwebp's, hands it over as a copy and loads that
 # into the image: about 16 bytes a pixel at the peak, against at most 8 for the other formats. A WebP counts
 # this many times against the pixel limit, so the dearest one allowed costs what the dearest PNG or TIFF does.
@@ -176,9 +181,10 @@ def _is_dyadic(numerator, denominator):
 
 
 def refuse_costly_structure(data):
-    """Refuse a PNG cut into absurdly many chunks, or a GIF with absurdly many blocks before its first image,
-    before Pillow opens it: it reads through them one at a time in Python (10 MB of empty chunks took
-    seconds). Encoders write a handful, or a PNG chunk per 8 to 64 kB, a GIF block per 255 bytes."""
+    """Refuse a PNG cut into absurdly many chunks, a GIF with absurdly many blocks before its first image, or a
+    BMP with megabytes of runs, before Pillow opens it: it reads through them one at a time in Python (10 MB of
+    empty chunks took seconds). Encoders write a handful, or a PNG chunk per 8 to 64 kB, a GIF block per 255
+    bytes; run-length coding suits a few flat colours, not the pixels of a photo."""
     if data.startswith(canvas_png.SIGNATURE):
         if canvas_png.chunk_count(data, canvas_png.MAX_CHUNKS) > canvas_png.MAX_CHUNKS:
             raise exceptions.TooManyChunks(
@@ -186,6 +192,23 @@ def refuse_costly_structure(data):
     elif data.startswith((b"GIF87a", b"GIF89a")) and _gif_blocks_before_image(data, MAX_GIF_BLOCKS) > MAX_GIF_BLOCKS:
         raise exceptions.TooManyChunks(
             f"The GIF has more than {MAX_GIF_BLOCKS:,} blocks before its image; no image needs that many.")
+    elif _bmp_run_bytes(data) > MAX_BMP_RUN_BYTES:
+        raise exceptions.TooManyChunks(
+            f"The BMP's run-length-coded pixels take more than {MAX_BMP_RUN_BYTES:,} bytes; send it uncompressed "
+            "or as a PNG.")
+
+
+def _bmp_run_bytes(data):
+    """How many bytes of a run-length-coded BMP follow its headers (0 for any other file)."""
+    # The file header (14 bytes: "BM", size, reserved, pixel offset), then an info header of at least 40 bytes
+    # (its size first) has the compression at byte 30; the 12-byte OS/2 1.x header has none.
+    if not data.startswith(b"BM") or len(data) < 34:
+        return 0
+    (offset,) = struct.unpack_from("<I", data, 10)
+    info_size, compression = struct.unpack_from("<I", data, 14)[0], struct.unpack_from("<I", data, 30)[0]
+    if info_size < 40 or compression not in BMP_RUN_LENGTH_CODES:
+        return 0
+    return max(0, len(data) - offset)
 
 
 def _gif_blocks_before_image(data, limit):
