@@ -66,6 +66,15 @@ def test_a_sixteen_bit_images_scale_comes_from_all_its_pixels():
     assert decoded.max() == pytest.approx(255 / 65535, abs=1e-3)
 
 
+def test_a_large_gray_and_alpha_image_gives_what_its_rgba_conversion_gives():
+    """LA is shrunk before it becomes RGBA (a quarter of the memory): the same pixels, to the bit."""
+    rng = np.random.default_rng(9)
+    gray = Image.fromarray(rng.integers(0, 256, (700, 900), dtype=np.uint8))
+    alpha = Image.fromarray((rng.integers(0, 256, (700, 900)) * (rng.random((700, 900)) < 0.8)).astype(np.uint8))
+    image = Image.merge("LA", [gray, alpha])
+    assert np.array_equal(luminance_of(images.encode(image)), luminance_of(images.encode(image.convert("RGBA"))))
+
+
 def test_transparent_black_strokes_are_laid_on_white():
     alpha = images.drawn_digit(side=64, width=5)
     rgba = Image.merge("RGBA", [Image.new("L", alpha.size, 0)] * 3 + [alpha])

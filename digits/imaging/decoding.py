@@ -254,11 +254,16 @@ def _to_luminance(image, working_side):
         return _wide_range_to_unit(_shrink(image, working_side), extrema=image.getextrema())
     has_alpha = image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
     if has_alpha:
-        image = image if image.mode == "RGBA" else image.convert("RGBA")  # Converting to its own mode copies.
+        # Converting to its own mode copies. LA stays LA until shrunk: Pillow shrinks it as it does RGBA (alpha
+        # premultiplied, channel by channel), so the same pixels come out of a quarter of the memory.
+        image = image if image.mode in {"RGBA", "LA"} else image.convert("RGBA")
         # A browser canvas is RGBA but opaque: skip the per-pixel blending, the common case.
         has_alpha = image.getchannel("A").getextrema()[0] < 255
     target_mode = "RGBA" if has_alpha else "L"
-    image = _shrink(image if image.mode == target_mode else image.convert(target_mode), working_side)
+    if image.mode == "LA" and has_alpha:
+        image = _shrink(image, working_side).convert("RGBA")
+    else:
+        image = _shrink(image if image.mode == target_mode else image.convert(target_mode), working_side)
     if not has_alpha:
         return np.asarray(image, dtype=np.float32) / 255.0
     luminance = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
