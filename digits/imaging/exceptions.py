@@ -44,8 +44,8 @@ class TooManyScans(DigitInputError):
 
 
 class TooManyChunks(DigitInputError):
-    """A PNG cut into more chunks (or a GIF into more blocks) than any image needs: reading through them
-    would cost too much."""
+    """A PNG cut into more chunks (a GIF into more blocks, a BMP into more bytes of runs) than an image needs:
+    reading through them would cost too much."""
 
     status = 413
     code = "too_many_chunks"
