@@ -28,8 +28,8 @@ TYPICAL_JPEG_SCANS = 10
 MAX_JPEG_SCANS = 100
 MAX_JPEG_SCAN_PIXELS = 500_000_000  # Scans x pixels: 20 scans of a 25-megapixel photo, 100 of 5 megapixels.
 MAX_GIF_BLOCKS = 100_000  # Before a GIF's first image: its comments and metadata, in sub-blocks of 255 bytes.
-# Pillow decodes a run-length-coded BMP in Python, about 0.6 us a run of two bytes: 8 MB of short runs took 2.7 s.
-# This many bytes of runs is about as dear as the dearest PNG; a digit needs a few kilobytes.
+# Pillow decodes a run-length-coded BMP in Python, a run (two bytes) at a time: megabytes of short runs cost
+# seconds. This many bytes of runs is about as dear as the dearest PNG; a digit needs a few kilobytes.
 MAX_BMP_RUN_BYTES = 2_000_000
 BMP_RUN_LENGTH_CODES = (1, 2)  # BI_RLE8 and BI_RLE4.
 # Pillow decodes a WebP through a full-size RGBA canvas of libwebp's, hands it over as a copy and loads that
@@ -249,8 +249,9 @@ def _to_luminance(image, working_side):
         # stays one, and is handled there).
         return _shrink_array(_wide_range_to_unit(_shrink(image, working_side)), working_side)
     if image.mode in _INTEGER_MODES:
-        # 16-bit: shrunk first too (as floats at full size a 25-megapixel one held 550 MiB); the scale its range
-        # sets (8 or 16 bits used) read from the whole image, so a few bright pixels averaged away still count.
+        # 16-bit: shrunk first too (as floats at full size it would take 8 bytes a pixel, and more for the
+        # arithmetic); the scale its range sets (8 or 16 bits used) read from the whole image, so a few bright
+        # pixels averaged away still count.
         return _wide_range_to_unit(_shrink(image, working_side), extrema=image.getextrema())
     has_alpha = image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
     if has_alpha:
