@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import EpsImagePlugin, Image, PpmImagePlugin
 
 from digits.imaging import decoding, exceptions, preparation
 from digits.serving import admission, metrics_files
@@ -131,6 +131,16 @@ def test_undocumented_formats_are_never_opened(client, tmp_path, monkeypatch, da
     assert_json_error(response, 415, "unsupported_media_type")
     assert not ran.exists()
     assert str(tmp_path) not in response.get_data(as_text=True)
+
+
+def test_no_reader_of_an_undocumented_format_looks_at_an_upload(client, monkeypatch):
+    """Not even to read a header: Pillow's EPS and PPM readers are never handed the bytes."""
+    handed = []
+    for plugin in (EpsImagePlugin.EpsImageFile, PpmImagePlugin.PpmImageFile):
+        monkeypatch.setattr(plugin, "_open", lambda image, plugin=plugin: handed.append(plugin.format))
+    for data in (EPS, images.encode(images.drawn_digit(side=64), "PPM")):
+        assert_json_error(post(client, files=[data]), 415, "unsupported_media_type")
+    assert handed == []
 
 
 def test_a_damaged_image_message_says_nothing_of_the_library(client):

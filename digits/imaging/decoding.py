@@ -82,16 +82,22 @@ def decoding_work(data, max_pixels=DEFAULT_MAX_PIXELS):
     if size is not None:
         return size[0] * size[1] if size[0] * size[1] <= max_pixels else 0
     try:
-        refuse_costly_structure(data)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
+        image = open_header(data)
     except Exception:  # Not an image, a damaged header, a bomb Pillow refuses: all reported when decoded.
         return 0
     if image.width * image.height * PIXEL_WEIGHTS.get(image.format, 1) > max_pixels:
         return 0
     passes = -(-data.count(b"\xff\xda") // TYPICAL_JPEG_SCANS) if image.format == "JPEG" else 1
     return image.width * image.height * max(1, passes)
+
+
+def open_header(data):
+    """The upload opened by Pillow, its header read and no pixel: only the documented formats tried, costly
+    structures refused first, no warning for a large one (our pixel limits decide). Pillow's errors pass."""
+    refuse_costly_structure(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data), formats=FORMATS)
 
 
 def _open(data, max_pixels):

@@ -15,11 +15,9 @@ as MNIST's are: `preparation.is_mnist_digit`) is that one digit, read as it is.
 
 import collections
 import functools
-import io
 import math
 
 import numpy as np
-from PIL import Image
 
 from digits.imaging import canvas_png, decoding, exceptions, ndimage_routines, preparation
 
@@ -87,8 +85,7 @@ def image_size(data, max_pixels=decoding.DEFAULT_MAX_PIXELS):
     if size is not None and b"eXIf" not in data:  # Most uploads: a PNG's header read directly, no Pillow set-up.
         return size[1], size[0]
     try:
-        decoding.refuse_costly_structure(data)
-        image = Image.open(io.BytesIO(data))
+        image = decoding.open_header(data)
         width, height = image.size
         # A PNG keeps its EXIF (rare) after the pixels, where getexif() would decode them all to find it.
         has_exif = image.format != "PNG" or b"eXIf" in data
