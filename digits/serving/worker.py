@@ -5,13 +5,15 @@ normal upload needs; under a flood, waiting connections are accepted in bulk, so
 work-slot limit (a fast 503) rather than a hidden queue. Each request must arrive whole within
 REQUEST_DEADLINE seconds, with no silence longer than IDLE_TIMEOUT, or it is answered 408 and the
 connection closed. gunicorn's own refusals (a bad request
-line, too many headers, ...) leave as our JSON error shape rather than its HTML page.
+line, too many headers, ...) leave as our JSON error shape rather than its HTML page. A plain upload is read
+and answered in the upload lane (upload_lane.py), below gunicorn's request machinery, with the same answer.
 
 This module imports nothing of ours at import time: gunicorn imports it in the master, before the metrics
 folder exists, and metrics created then would not be shared between workers.
 """
 
 import contextlib
+import errno
 import importlib.metadata
 import json
 import os
@@ -19,6 +21,7 @@ import socket
 import struct
 import time
 
+import gevent
 from gunicorn import util
 from gunicorn.http import errors as parse_errors
 from gunicorn.workers import ggevent
@@ -48,9 +51,13 @@ class DeadlineSocket:
         self.request = None  # The request being served, once its headers are parsed.
         self._hold_next_write = False
         self._held = b""
+        self._unread = b""  # Bytes read and put back (upload_lane.py), returned before the socket's.
 
     def recv(self, size, *flags):
         """Read at most `size` bytes, or b"" (a quiet close) if no request starts, or ReadTimeout."""
+        if self._unread:
+            data, self._unread = self._unread[:size], self._unread[size:]
+            return data
         now = time.monotonic()
         if self.deadline is None:
             self._sock.settimeout(self.wait_for_request)
@@ -72,6 +79,10 @@ class DeadlineSocket:
             raise self._expire() from None
         finally:
             self._sock.settimeout(None)
+
+    def unread(self, data):
+        """Put bytes read back: the next reads return them first (the request's deadline runs on)."""
+        self._unread = data + self._unread
 
     def _expire(self):
         """The request ran out of time: the connection closes after the 408 (the rest of the body is unread)."""
@@ -181,10 +192,18 @@ class _StreamServer(ggevent.StreamServer):
 
 
 class DigitsWorker(GeventWorker):
-    """The gevent worker with per-request read deadlines and JSON answers to requests gunicorn refuses."""
+    """The gevent worker with per-request read deadlines, JSON answers to requests gunicorn refuses, and the
+    upload lane."""
 
     def init_process(self):
-        """As gevent's worker, with our server class (gunicorn's worker builds its server by this global name)."""
+        """As gevent's worker, with our server class (gunicorn's worker builds its server by this global name),
+        and the upload lane where the settings allow it."""
+        from digits.serving import upload_lane
+
+        self.upload_lane = upload_lane.for_worker(self.cfg)
+        self._listener_names = {}
+        if self.upload_lane is not None:
+            self.log.info("Worker %s answers plain uploads in the upload lane", self.pid)
         ggevent.StreamServer = _StreamServer
         super().init_process()
 
@@ -196,9 +215,35 @@ class DigitsWorker(GeventWorker):
             super().patch()
 
     def handle(self, listener, client, addr):
-        """Serve one connection through a DeadlineSocket."""
+        """Serve one connection through a DeadlineSocket: a plain upload in the upload lane, the rest as gunicorn
+        does (with what the lane read put back)."""
         client.setblocking(1)
-        super().handle(listener, DeadlineSocket(client, wait_for_request=IDLE_TIMEOUT), addr)
+        sock = DeadlineSocket(client, wait_for_request=IDLE_TIMEOUT)
+        if self.upload_lane is not None and self._in_upload_lane(listener, sock, addr):
+            return
+        super().handle(listener, sock, addr)
+
+    def _in_upload_lane(self, listener, sock, addr):
+        """Whether the upload lane took the connection: served it, or failed as gunicorn's handle() fails, and
+        closed it. False: gunicorn is to take it (the lane put back what it read)."""
+        if listener not in self._listener_names:
+            self._listener_names[listener] = listener.getsockname()
+        try:
+            if not self.upload_lane.serve(sock, self._listener_names[listener], addr, self.wsgi):
+                return False
+            self.nr += 1
+            if self.nr >= self.max_requests and self.alive:
+                self.log.info("Autorestarting worker after current request.")
+                self.alive = False
+        except (gevent.GreenletExit, SystemExit):
+            pass  # The worker is stopping: as in gunicorn's gevent worker, nothing more is answered.
+        except OSError as error:
+            if error.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                self.log.exception("Socket error processing request.")
+        except Exception as error:
+            self.handle_error(None, sock, addr, error)
+        util.close(sock)
+        return True
 
     def timeout_ctx(self):
         """No extra timer around header parsing: the DeadlineSocket bounds it, and answers 408 rather than nothing."""
