@@ -29,15 +29,12 @@ def settings(**changes):
     return cfg
 
 
-def form(data=b"\x89PNG...", field="file", boundary="lane-boundary"):
-    """A multipart body of one file, and its content type."""
-    return multipart(data, boundary=boundary, filename="canvas.png", field=field)
-
-
-def request(path="/upload", fields=(), body=None, method="POST", version="HTTP/1.1", length=None):
-    """Raw request bytes: Host, Content-Type and Content-Length (unless given in fields) and the body."""
+def request(path="/upload", fields=(), body=None, method="POST", version="HTTP/1.1", length=None,
+            image=b"\x89PNG...", field="file"):
+    """Raw request bytes: Host and Content-Length (unless given in fields), and the body; without a body, a form
+    of one file (`image` in `field`) with its Content-Type."""
     if body is None:
-        body, content_type = form()
+        body, content_type = multipart(image, boundary="lane-boundary", filename="canvas.png", field=field)
         fields = [("Content-Type", content_type), *fields]
     names = {name.lower() for name, _ in fields}
     head = [f"{method} {path} {version}"]
@@ -58,11 +55,11 @@ def capture(app_environs, answer=b'"7"\n'):
     return app
 
 
-def send_then(data, serve, close_after=True):
+def send_then(data, serve):
     """Run serve(server_side_socket) while a client sends `data` (and shuts its writing side); the bytes the
     server side sent back, and serve's result."""
     client, server = socket.socketpair()
-    sender = threading.Thread(target=lambda: (client.sendall(data), close_after and client.shutdown(socket.SHUT_WR)))
+    sender = threading.Thread(target=lambda: (client.sendall(data), client.shutdown(socket.SHUT_WR)))
     sender.start()
     try:
         result = serve(server)
@@ -142,11 +139,10 @@ def test_a_plain_upload_gets_gunicorns_environ_body_and_answer(name):
 
 
 def test_the_real_canvas_upload_gets_gunicorns_environ_and_body():
-    body, content_type = form(CANVAS.read_bytes())
-    data = request(body=body, fields=[("Content-Type", content_type)])
+    data = request(image=CANVAS.read_bytes())
     environ, _, served, _ = through_lane(data)
     expected, _ = through_gunicorn(data)
-    assert served and environ["read body"] == expected["read body"] == body
+    assert served and environ["read body"] == expected["read body"] == data.partition(b"\r\n\r\n")[2]
 
 
 ELSEWHERE = {
@@ -227,24 +223,18 @@ def raw_exchange(port, data):
 
 
 SERVED = {
-    "the canvas": lambda: request(body=form(CANVAS.read_bytes())[0],
-                                  fields=[("Content-Type", form(CANVAS.read_bytes())[1])]),
-    "the canvas from the Angular client": lambda: request(
-        body=form(CANVAS.read_bytes())[0],
-        fields=[("Content-Type", form(CANVAS.read_bytes())[1]), ("Origin", "http://localhost:4200")]),
-    "a text file": lambda: request(body=form(b"not an image at all")[0],
-                                   fields=[("Content-Type", form(b"not an image at all")[1])]),
-    "the wrong field": lambda: request(body=form(CANVAS.read_bytes(), field="image")[0],
-                                       fields=[("Content-Type", form(CANVAS.read_bytes(), field="image")[1])]),
-    "an empty body": lambda: request(body=b"", fields=[("Content-Type", "multipart/form-data; boundary=x")]),
-    "a query string (gunicorn's lane)": lambda: request(path="/upload?x=1", body=form(CANVAS.read_bytes())[0],
-                                                        fields=[("Content-Type", form(CANVAS.read_bytes())[1])]),
+    "the canvas": request(image=CANVAS.read_bytes()),
+    "the canvas from the Angular client": request(image=CANVAS.read_bytes(), fields=[("Origin", "http://localhost:4200")]),
+    "a text file": request(image=b"not an image at all"),
+    "the wrong field": request(image=CANVAS.read_bytes(), field="image"),
+    "an empty body": request(body=b"", fields=[("Content-Type", "multipart/form-data; boundary=x")]),
+    "a query string (gunicorn's lane)": request(path="/upload?x=1", image=CANVAS.read_bytes()),
 }
 
 
 def test_the_production_settings_put_the_workers_in_the_lane(two_servers):
     lane, plain = two_servers
-    raw_exchange(lane.port, SERVED["the canvas"]())
+    raw_exchange(lane.port, SERVED["the canvas"])
     assert "in the upload lane" in lane.log_path.read_text()
     assert "in the upload lane" not in plain.log_path.read_text()
 
@@ -252,7 +242,7 @@ def test_the_production_settings_put_the_workers_in_the_lane(two_servers):
 @pytest.mark.parametrize("name", SERVED)
 def test_a_server_answers_the_same_bytes_with_the_lane_and_without(two_servers, name):
     lane, plain = two_servers
-    data = SERVED[name]()
+    data = SERVED[name]
     # Each server twice: the app answers an origin's first upload through Flask (direct_upload.py), then directly.
     answers = [without_date([raw_exchange(server.port, data) for _ in range(2)][1]) for server in (lane, plain)]
     assert answers[0] == answers[1]
