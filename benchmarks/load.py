@@ -175,7 +175,7 @@ def load_server(app, name, images, args, wrk, scratch, config=servers.GUNICORN_C
     """Start `app` under gunicorn, time start-up, run wrk over images x connections, note memory."""
     overrides = gunicorn_overrides(args) if overrides is None else overrides
     with Gunicorn(app, log_dir=scratch, overrides=overrides, config=config) as server:
-        startup_s, answer = server.first_answer(images["canvas"])
+        startup_s, answer = server.first_answer(images.get("canvas") or IMAGES["canvas"]())
         if check_answer and answer != "7":
             raise RuntimeError(f"{name} answered {answer!r} for the canvas 7; the benchmark images are wrong")
         scripts = {}
