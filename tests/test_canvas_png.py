@@ -1,5 +1,6 @@
 """canvas_png decodes an opaque gray RGBA PNG's gray channel, and an 8-bit grayscale PNG, exactly, whatever filters
-they use, and takes no other PNG."""
+they use, and takes no other PNG; a small one (and a small opaque gray RGB or gray-alpha PNG) decoded whole, a
+larger one from its filtered bytes. Each test runs on both paths."""
 
 import io
 import struct
@@ -11,6 +12,14 @@ from PIL import Image
 
 from digits.imaging import canvas_png
 from testsupport import images
+
+
+@pytest.fixture(autouse=True, params=["whole", "filtered"])
+def path(request, monkeypatch):
+    """Which way the (small) test images are decoded: whole by libspng, or from their filtered bytes as a canvas."""
+    if request.param == "filtered":
+        monkeypatch.setattr(canvas_png, "SMALL_PIXELS", 0)
+    return request.param
 
 
 def paeth(left, above, above_left):
@@ -115,13 +124,39 @@ def test_grayscale_pngs_with_transparency_or_more_bits_are_left_to_the_general_p
     others = {
         "a transparent gray level": images.encode(image, transparency=0),
         "16 bits": images.encode(Image.fromarray(gray.astype(np.uint16) * 257)),
-        "gray and alpha": images.encode(image.convert("LA")),
         "a palette": images.encode(image.convert("P")),
         "one bit": images.encode(image.convert("1")),
         "interlaced": png(gray, [1] * 20, interlace=1),
     }
     for name, data in others.items():
         assert canvas_png.decode_gray(data) is None, name
+
+
+def test_small_opaque_gray_rgb_and_gray_alpha_pngs_are_decoded_whole_and_larger_ones_left_alone(path):
+    gray = canvas_like(np.random.default_rng(8), 40, 50)
+    image = Image.fromarray(gray)
+    for mode in ("RGB", "LA"):
+        data = images.encode(image.convert(mode))
+        decoded = canvas_png.decode_gray(data)
+        if path == "filtered":
+            assert decoded is None, mode
+        else:
+            assert np.array_equal(decoded, gray) and decoded.flags.c_contiguous, mode
+            assert np.array_equal(decoded, np.asarray(Image.open(io.BytesIO(data)).convert("L")))
+    large = Image.fromarray(np.tile(gray, (3, 3)))  # 120x150: more than SMALL_PIXELS.
+    for mode in ("RGB", "LA"):
+        assert canvas_png.decode_gray(images.encode(large.convert(mode))) is None, mode
+
+
+@pytest.mark.parametrize("where", [(0, 0), (0, 5), (3, 0), (7, 9)])
+@pytest.mark.parametrize("change", ["green", "blue", "alpha"])
+def test_one_pixel_not_gray_or_not_opaque_in_a_small_rgb_or_gray_alpha_png_is_refused(where, change):
+    gray = canvas_like(np.random.default_rng(1), 10, 12)
+    bands = [gray, np.full_like(gray, 255)] if change == "alpha" else [gray, gray.copy(), gray.copy()]
+    changed = bands[{"alpha": 1, "green": 1, "blue": 2}[change]]
+    changed[where] ^= 1
+    image = Image.merge("LA" if change == "alpha" else "RGB", [Image.fromarray(band) for band in bands])
+    assert canvas_png.decode_gray(images.encode(image)) is None
 
 
 @pytest.mark.parametrize("kind", range(5))

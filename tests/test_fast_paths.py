@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from digits.imaging import decoding, exceptions, preparation, segmentation
+from digits.imaging import canvas_png, decoding, exceptions, preparation, segmentation
 from testsupport import images, numbers, synthetic
 
 
@@ -74,6 +74,25 @@ def test_decoding_fast_path_matches_the_general_path(uploads, monkeypatch):
         fast_taken += decoding._decode_canvas(data, decoding.DEFAULT_MAX_PIXELS, 256) is not None
         assert_same(outcome(decoding.decode_grayscale, data), outcome(general_decode, data, monkeypatch))
     assert fast_taken >= 20
+
+
+def test_small_pngs_of_every_8_bit_type_decode_as_the_general_path_does(uploads, monkeypatch):
+    """Small uploads (28x28 digits, tiny drawings, small scans) as grayscale, RGB, RGBA and gray-alpha PNGs, opaque
+    and with one pixel see-through: the same pixels as Pillow's path; the opaque gray ones take the fast path."""
+    small = [Image.open(io.BytesIO(data)) for data in uploads]
+    small = [image.convert("L") for image in small if image.width * image.height <= canvas_png.SMALL_PIXELS]
+    assert len(small) >= 10
+    fast_taken = 0
+    for gray in small:
+        see_through = gray.convert("LA")
+        see_through.putpixel((0, 0), (0, 128))
+        for image in (gray, gray.convert("RGB"), gray.convert("RGBA"), gray.convert("LA"), see_through):
+            data = images.encode(image)
+            fast = decoding._decode_canvas(data, decoding.DEFAULT_MAX_PIXELS, 256)
+            fast_taken += fast is not None
+            assert (fast is None) == (image is see_through)
+            assert_same(decoding.decode_grayscale(data), general_decode(data, monkeypatch))
+    assert fast_taken == 4 * len(small)
 
 
 def test_preparation_fast_path_matches_the_general_path(uploads):

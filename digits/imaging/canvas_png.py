@@ -10,9 +10,14 @@ filtered bytes, before anything is unfiltered:
 Then only the gray channel is unfiltered: its filtered rows, with the same filter types, are a one-channel
 PNG of their own, which libspng (pyspng) decodes, handed to it uncompressed. Inflating uses zlib-ng, several
 times faster than zlib on a canvas's long runs of one pixel. An 8-bit grayscale PNG without transparency (a
-28x28 MNIST digit, a scan) is decoded the same way, its rows as they are: Pillow's set-up alone costs more
-than decoding one that small. Any other PNG, or a damaged one, gives None, and the caller decodes it the
-general way (which also words any error).
+scan) is decoded the same way, its rows as they are: Pillow's set-up alone costs more than decoding it.
+
+A small PNG (a 28x28 digit, a tiny drawing) costs more in that set-up than in its pixels, so up to
+SMALL_PIXELS one is decoded whole by libspng, after the same checks of its chunks and its zlib stream, and
+its decoded pixels are checked: gray (R = G = B) and opaque. That path also takes 8-bit RGB and gray-alpha
+PNGs, which Pillow's conversion to luminance likewise reads as R, or as the gray level, when their pixels are
+gray and opaque. Any other PNG, or a damaged one, gives None, and the caller decodes it the general way
+(which also words any error).
 
 The module also reads, for the rest of decoding, what a PNG's structure tells without a decoder: its size
 from the header, and how many chunks it holds.
@@ -26,8 +31,11 @@ import pyspng
 from zlib_ng import zlib_ng
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Bit depth 8, colour type 6 (RGBA) or 0 (gray), deflate, adaptive filtering, not interlaced: channels of each.
-HEADER_CHANNELS = {(8, 6, 0, 0, 0): 4, (8, 0, 0, 0, 0): 1}
+# Bit depth 8, colour type 6 (RGBA), 0 (gray), 2 (RGB) or 4 (gray-alpha), deflate, adaptive filtering, not
+# interlaced: channels of each. RGB and gray-alpha only up to SMALL_PIXELS (larger ones are rare uploads).
+HEADER_CHANNELS = {(8, 6, 0, 0, 0): 4, (8, 0, 0, 0, 0): 1, (8, 2, 0, 0, 0): 3, (8, 4, 0, 0, 0): 2}
+# Up to this many pixels (128x128) decoding the whole PNG costs less than the filtered-bytes path's set-up.
+SMALL_PIXELS = 16_384
 # A canvas is at most a few megapixels (a 1000x1000 one on a high-density screen is 4). Larger PNGs go the
 # general way, which holds fewer image-sized arrays at once.
 MAX_PIXELS = 4_194_304
@@ -39,7 +47,8 @@ NONE, SUB, UP, AVERAGE, PAETH = range(5)
 
 def decode_gray(data, max_pixels=MAX_PIXELS):
     """The gray channel (H, W) uint8 of an opaque, gray, 8-bit RGBA PNG, or the pixels of an 8-bit grayscale PNG
-    without transparency, of at most max_pixels (and MAX_PIXELS); None for any other file."""
+    without transparency, of at most max_pixels (and MAX_PIXELS); up to SMALL_PIXELS, also of an opaque, gray,
+    8-bit RGB or gray-alpha PNG. None for any other file."""
     parsed = _parse(data, min(max_pixels, MAX_PIXELS))
     if parsed is None:
         return None
@@ -48,6 +57,8 @@ def decode_gray(data, max_pixels=MAX_PIXELS):
     filtered = _inflate(compressed, height * stride)
     if filtered is None:
         return None
+    if width * height <= SMALL_PIXELS:
+        return _decode_small(data, channels)
     filters = np.frombuffer(filtered, np.uint8, count=height * stride)[::stride]
     if filters.max() > PAETH:
         return None
@@ -62,6 +73,26 @@ def decode_gray(data, max_pixels=MAX_PIXELS):
     rows[:, 0] = filters
     rows[:, 1:] = red
     return _load_gray(width, height, rows.tobytes())
+
+
+def _decode_small(data, channels):
+    """The gray channel of a small PNG (its chunks and stream already checked) decoded whole by libspng; None if
+    a pixel is not gray or not opaque, or libspng refuses the file."""
+    try:
+        # Gray-alpha comes out as RGBA (v, v, v, alpha): libspng has no gray-alpha output for 8 bits. No gamma
+        # and no transparency chunk is applied: the pixels as stored.
+        pixels = pyspng.load(data, "RGBA" if channels == 2 else None)
+    except Exception:  # libspng is stricter than Pillow in places: the general path then decides.
+        return None
+    if channels == 1:
+        return pixels
+    gray = pixels[..., 0]
+    if channels == 3:
+        opaque_gray = np.array_equal(gray, pixels[..., 1]) and np.array_equal(gray, pixels[..., 2])
+    else:  # One comparison of whole pixels, as little-endian words: (R, G, B, A) = (v, v, v, 255).
+        words = pixels.view("<u4")[..., 0]
+        opaque_gray = np.array_equal(words, gray * np.uint32(0x010101) | np.uint32(0xFF000000))
+    return np.ascontiguousarray(gray) if opaque_gray else None
 
 
 def _load_gray(width, height, filtered):
@@ -102,8 +133,8 @@ def _header(data):
 
 
 def _parse(data, max_pixels):
-    """(width, height, channels, the IDAT data joined) of an 8-bit RGBA or grayscale PNG of at most max_pixels
-    with sound chunks; None otherwise.
+    """(width, height, channels, the IDAT data joined) of an 8-bit PNG of a type in HEADER_CHANNELS (RGB or
+    gray-alpha up to SMALL_PIXELS) of at most max_pixels with sound chunks; None otherwise.
 
     The header is read first, so any other PNG, or a larger one, is let go before its data is looked at. An
     eXIf chunk gives None too: its orientation may rotate the image, which is the general path's job; and so
@@ -112,6 +143,8 @@ def _parse(data, max_pixels):
     header = _header(data)
     channels = None if header is None else HEADER_CHANNELS.get(header[2:])
     if channels is None or header[0] * header[1] > max_pixels:
+        return None
+    if channels in {2, 3} and header[0] * header[1] > SMALL_PIXELS:
         return None
     view = memoryview(data)
     position, idat = HEADER_END, []

@@ -132,8 +132,8 @@ def _refuse_too_many_pixels(size, max_pixels, image_format=None):
 
 
 def _decode_canvas(data, max_pixels, working_side):
-    """The fast path for a browser canvas (an opaque RGBA PNG whose pixels are all gray) and for an 8-bit
-    grayscale PNG without transparency, or None for any other.
+    """The fast path for a browser canvas (an opaque RGBA PNG whose pixels are all gray), for an 8-bit
+    grayscale PNG without transparency, and for a small opaque gray RGB or gray-alpha PNG, or None for any other.
 
     For gray pixels (R = G = B) luminance is R exactly as Pillow's conversion computes it, and a grayscale
     PNG's pixels are its luminance, so the result is the general path's to the bit (canvas_png decodes R
