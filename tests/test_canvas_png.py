@@ -150,7 +150,9 @@ def test_small_opaque_gray_rgb_and_gray_alpha_pngs_are_decoded_whole_and_larger_
 
 @pytest.mark.parametrize("where", [(0, 0), (0, 5), (3, 0), (7, 9)])
 @pytest.mark.parametrize("change", ["green", "blue", "alpha"])
-def test_one_pixel_not_gray_or_not_opaque_in_a_small_rgb_or_gray_alpha_png_is_refused(where, change):
+def test_one_pixel_not_gray_or_not_opaque_in_a_small_rgb_or_gray_alpha_png_is_refused(where, change, path):
+    if path == "filtered":
+        pytest.skip("RGB and gray-alpha PNGs are only decoded whole")
     gray = canvas_like(np.random.default_rng(1), 10, 12)
     bands = [gray, np.full_like(gray, 255)] if change == "alpha" else [gray, gray.copy(), gray.copy()]
     changed = bands[{"alpha": 1, "green": 1, "blue": 2}[change]]

@@ -58,6 +58,7 @@ def decode_gray(data, max_pixels=MAX_PIXELS):
     if filtered is None:
         return None
     if width * height <= SMALL_PIXELS:
+        # Its stream was inflated above as a check only (microseconds at this size): both paths take the same files.
         return _decode_small(data, channels)
     filters = np.frombuffer(filtered, np.uint8, count=height * stride)[::stride]
     if filters.max() > PAETH:
