@@ -1,6 +1,6 @@
 """canvas_png decodes an opaque gray RGBA PNG's gray channel, and an 8-bit grayscale PNG, exactly, whatever filters
 they use, and takes no other PNG; a small one (and a small opaque gray RGB or gray-alpha PNG) decoded whole, a
-larger one from its filtered bytes. Each test runs on both paths."""
+larger one from its filtered bytes. Each test runs on both paths, where both take its images."""
 
 import io
 import struct
