@@ -6,7 +6,7 @@ import flask
 import flask_cors
 
 from digits import model_file
-from digits.imaging import decoding
+from digits.imaging import canvas_png, decoding
 from digits.serving import (
     admission,
     allocator,
@@ -19,6 +19,8 @@ from digits.serving import (
     monitoring,
     page,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULTS = {
     "MODEL_PATH": str(model_file.DEFAULT_PATH),
@@ -46,6 +48,9 @@ def create_app(config=None):
         app.config.update(config)
     app.json.sort_keys = False  # Keep digit, confidence, probabilities in the order people read them.
     allocator.keep_request_memory()  # Image-sized arrays reuse the heap instead of fresh pages per request.
+    if not canvas_png.is_compiled():
+        log.warning("digits/imaging/_png_rows.c is not compiled, so canvas PNGs are checked and unfiltered in NumPy, "
+                    "slower; `pip install -e .` with a C compiler and Python's headers builds it")
     classifier.init_app(app)  # Loads and warms the model once.
     flask_cors.CORS(app, origins=app.config["CORS_ORIGINS"])
     forms.init_app(app)  # Non-UTF-8 filenames read; each form limit with its own error code.
