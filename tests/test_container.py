@@ -90,3 +90,4 @@ def test_the_image_reads_a_digit_as_a_non_root_user_read_only_with_workers_from_
     assert subprocess.run(["podman", "healthcheck", "run", name], capture_output=True).returncode == 0
     logs = subprocess.run(["podman", "logs", name], capture_output=True, text=True)
     assert len(re.findall(r"Booting worker with pid", logs.stdout + logs.stderr)) == 1  # --cpus 1: one worker.
+    assert "is not compiled" not in logs.stdout + logs.stderr  # The image's worker loads the C module it built.
