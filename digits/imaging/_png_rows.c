@@ -116,8 +116,10 @@ static PyObject *gray_rows(PyObject *module, PyObject *args)
     (void)module;
     if (!PyArg_ParseTuple(args, "y*nniw*:gray_rows", &filtered, &width, &height, &channels, &gray))
         return NULL;
-    int sound = (channels == 1 || channels == 4) && width > 0 && height > 0 && width <= MAX_SIDE
-                && height <= MAX_SIDE && filtered.len == height * (1 + channels * width) && gray.len == height * width;
+    /* In this order, so no product overflows, even where Py_ssize_t has 32 bits. */
+    int sound = (channels == 1 || channels == 4) && width > 0 && height > 0 && width <= MAX_SIDE && height <= MAX_SIDE
+                && height <= PY_SSIZE_T_MAX / (1 + channels * width) && filtered.len == height * (1 + channels * width)
+                && gray.len == height * width;
     if (sound) {
         Py_BEGIN_ALLOW_THREADS
         taken = gray_rows_of(filtered.buf, width, height, channels, gray.buf);
@@ -144,7 +146,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_png_rows", "An 8-bit PNG's gray channel, checked and unfiltered in one pass.", -1,
-    methods,
+    methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__png_rows(void)
