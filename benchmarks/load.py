@@ -296,6 +296,8 @@ def conditions(args):
     import numpy
     import onnxruntime
 
+    from digits.imaging import canvas_png
+
     with open("/proc/cpuinfo") as cpuinfo:
         cpu_model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
     memory_kib = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
@@ -304,6 +306,7 @@ def conditions(args):
         "cpu": f"{len(os.sched_getaffinity(0))} cores, {cpu_model}",
         "memory_gib": round(memory_kib / 2**20, 1),
         "python": platform.python_version(),
+        "compiled_png_rows": canvas_png.is_compiled(),  # Ours serves from this checkout: the same module, or none.
         "versions": {"gunicorn": gunicorn.__version__, "onnxruntime": onnxruntime.__version__,
                      "numpy": numpy.__version__},
         "thread_env": {name: os.environ.get(name) for name in
@@ -320,6 +323,7 @@ def markdown(report):
     digits = servers.get("digits") or next(iter(servers.values()))
     lines = [f"## Load benchmark {c['label']}".rstrip(), "",
              f"{c['time']}; {c['cpu']}, {c['memory_gib']} GiB; Python {c['python']}, "
+             f"canvas rows {'compiled' if c.get('compiled_png_rows') else 'in NumPy'}, "
              f"gunicorn {c['versions']['gunicorn']}, ONNX Runtime {c['versions']['onnxruntime']}; "
              f"{digits['workers']} {digits['worker_class']} workers"
              f"{' x ' + str(c['overrides']['threads']) + ' threads' if c['overrides']['threads'] else ''} "
